@@ -1,0 +1,156 @@
+// Package sqlite is the embedded store: one SQLite file in WAL mode, written
+// by one connection (SQLite allows one writer at a time anyway, so a pool
+// would only queue on the file lock) and read by a pool of read-only
+// connections that never wait for the writer.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/eventagg/eventagg"
+	sqlite3 "modernc.org/sqlite"
+	sqlitelib "modernc.org/sqlite/lib"
+)
+
+// Store is the SQLite implementation of eventagg.Store.
+type Store struct {
+	path string
+	w    *sql.DB // the one write connection
+	r    *sql.DB // read-only pool
+
+	// Now returns the commit time stamped on events; tests replace it.
+	Now func() time.Time
+}
+
+var _ eventagg.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database at path and brings its schema
+// up to date.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: empty database path")
+	}
+	if strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("sqlite: database path %q must not contain '?' or '#'", path)
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	// With synchronous=FULL in WAL mode, SQLite fsyncs the WAL at every
+	// commit: once Commit returns, the transaction survives a crash of the
+	// process and a loss of power. Acknowledgements rest on this.
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "cache_size(-65536)") // 64 MiB of page cache for the indexes
+	q.Add("_pragma", "temp_store(MEMORY)")
+	// Writes take the lock at BEGIN, so a transaction never fails half-way
+	// with SQLITE_BUSY when it upgrades from reader to writer.
+	q.Set("_txlock", "immediate")
+	w, err := sql.Open("sqlite", path+"?"+q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+
+	s := &Store{path: path, w: w, Now: time.Now}
+	if err := s.checkWAL(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	if err := migrate(ctx, w); err != nil {
+		w.Close()
+		return nil, interpretError(fmt.Errorf("sqlite %s: %w", path, err))
+	}
+
+	rq := url.Values{}
+	rq.Add("_pragma", "busy_timeout(10000)")
+	rq.Add("_pragma", "query_only(1)")
+	rq.Add("_pragma", "cache_size(-16384)")
+	r, err := sql.Open("sqlite", path+"?"+rq.Encode())
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	r.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)*2))
+	r.SetMaxIdleConns(max(4, runtime.GOMAXPROCS(0)*2))
+	s.r = r
+	return s, nil
+}
+
+// checkWAL reads journal_mode back: a pragma that did not take effect (a
+// read-only directory, say) must fail loudly, since durability and
+// concurrent reads both rest on WAL.
+func (s *Store) checkWAL(ctx context.Context) error {
+	var mode string
+	if err := s.w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return interpretError(fmt.Errorf("sqlite %s: open: %w", s.path, err))
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("sqlite %s: journal_mode is %q, want wal", s.path, mode)
+	}
+	var sync int
+	if err := s.w.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
+		return interpretError(err)
+	}
+	if sync != 2 {
+		return fmt.Errorf("sqlite %s: synchronous is %d, want 2 (FULL)", s.path, sync)
+	}
+	return nil
+}
+
+// Ping checks that the file can still be read.
+func (s *Store) Ping(ctx context.Context) error {
+	var n int
+	if err := s.r.QueryRowContext(ctx, "SELECT 1 FROM counters WHERE id = 1").Scan(&n); err != nil {
+		return interpretError(err)
+	}
+	return nil
+}
+
+// Close closes both pools. The WAL is checkpointed by SQLite when the last
+// connection closes.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// String names the store for logs.
+func (s *Store) String() string { return "sqlite:" + s.path }
+
+// interpretError turns SQLite result codes (never message text) into domain
+// errors: faults of the file or disk are "unavailable", so clients retry.
+func interpretError(err error) error {
+	var se *sqlite3.Error
+	if err == nil || !errors.As(err, &se) {
+		return err
+	}
+	var msg string
+	switch se.Code() & 0xff {
+	case sqlitelib.SQLITE_FULL:
+		msg = "store unavailable: disk full"
+	case sqlitelib.SQLITE_BUSY, sqlitelib.SQLITE_LOCKED:
+		msg = "store unavailable: database is locked"
+	case sqlitelib.SQLITE_READONLY:
+		msg = "store unavailable: database is read-only"
+	case sqlitelib.SQLITE_IOERR, sqlitelib.SQLITE_CANTOPEN:
+		msg = "store unavailable: I/O error"
+	case sqlitelib.SQLITE_CORRUPT, sqlitelib.SQLITE_NOTADB:
+		msg = "store unavailable: database file is corrupt"
+	default:
+		return err
+	}
+	return fmt.Errorf("%w (%w)", &eventagg.Error{Code: eventagg.EUNAVAILABLE, Message: msg}, err)
+}
+
+// micros converts between time.Time and the µs integers stored on disk.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }

@@ -1,0 +1,370 @@
+// Package storetest is the one conformance suite every eventagg.Store
+// passes. Each store's tests call Run with a factory for fresh databases.
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eventagg/eventagg"
+)
+
+// Factory makes a fresh, empty database for one test and returns a function
+// that opens a Store on it. Calling open again after closing the previous
+// Store reopens the same data, as a restart would.
+type Factory func(t *testing.T) (open func() eventagg.Store)
+
+// Run runs every conformance test against the stores made by f.
+func Run(t *testing.T, f Factory) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, func() eventagg.Store)
+	}{
+		{"AppendAssignsGapFreeSeq", testAppendSeq},
+		{"DuplicatesAcrossAppends", testDuplicates},
+		{"DuplicatesInsideOneAppend", testInGroupDuplicates},
+		{"SameIDTwoTopics", testTwoTopics},
+		{"DedupSurvivesReopen", testReopen},
+		{"ProcessExactlyOnce", testProcess},
+		{"PayloadRoundTrip", testPayload},
+		{"PagingArrival", testPagingArrival},
+		{"PagingTimeWithLateEvents", testPagingTime},
+		{"PagingAllTopics", testPagingGlobal},
+		{"CursorMismatch", testCursorMismatch},
+		{"UnknownTopicIsEmpty", testUnknownTopic},
+		{"StatsAddUp", testStats},
+		{"ConcurrentOverlappingAppends", testConcurrent},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, f(t))
+		})
+	}
+}
+
+var base = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+
+// Ev builds a valid event; its timestamp is base plus sec seconds.
+func Ev(topic, id string, sec int) eventagg.Event {
+	return eventagg.Event{
+		Topic: topic, EventID: id, Source: "storetest",
+		Timestamp: base.Add(time.Duration(sec) * time.Second),
+		Payload:   json.RawMessage(fmt.Sprintf(`{"id":%q}`, id)),
+	}
+}
+
+func mustOpen(t *testing.T, open func() eventagg.Store) eventagg.Store {
+	t.Helper()
+	s := open()
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func mustAppend(t *testing.T, s eventagg.Store, events ...eventagg.Event) []eventagg.Appended {
+	t.Helper()
+	out, err := s.Append(context.Background(), events, 0)
+	if err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	if len(out) != len(events) {
+		t.Fatalf("Append returned %d results for %d events", len(out), len(events))
+	}
+	return out
+}
+
+func want(t *testing.T, got []eventagg.Appended, want ...eventagg.Appended) {
+	t.Helper()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("appended = %v, want %v", got, want)
+	}
+}
+
+func acc(seq int64) eventagg.Appended { return eventagg.Appended{Seq: seq} }
+func dup(seq int64) eventagg.Appended { return eventagg.Appended{Seq: seq, Duplicate: true} }
+
+func testAppendSeq(t *testing.T, open func() eventagg.Store) {
+	s := mustOpen(t, open)
+	want(t, mustAppend(t, s, Ev("a", "1", 0), Ev("a", "2", 0)), acc(1), acc(2))
+	want(t, mustAppend(t, s, Ev("a", "3", 0)), acc(3))
+	want(t, mustAppend(t, s, Ev("b", "1", 0)), acc(1))
+}
+
+func testDuplicates(t *testing.T, open func() eventagg.Store) {
+	s := mustOpen(t, open)
+	mustAppend(t, s, Ev("a", "x", 0), Ev("a", "y", 0))
+	// A duplicate between new events takes no seq: the next new one is 3.
+	want(t, mustAppend(t, s, Ev("a", "y", 0), Ev("a", "z", 0), Ev("a", "x", 0)), dup(2), acc(3), dup(1))
+}
+
+func testInGroupDuplicates(t *testing.T, open func() eventagg.Store) {
+	s := mustOpen(t, open)
+	want(t, mustAppend(t, s, Ev("a", "x", 0), Ev("a", "x", 5), Ev("a", "y", 0), Ev("a", "x", 0)),
+		acc(1), dup(1), acc(2), dup(1))
+}
+
+func testTwoTopics(t *testing.T, open func() eventagg.Store) {
+	s := mustOpen(t, open)
+	want(t, mustAppend(t, s, Ev("a", "same", 0), Ev("b", "same", 0), Ev("a", "same", 0)), acc(1), acc(1), dup(1))
+}
+
+func testReopen(t *testing.T, open func() eventagg.Store) {
+	s := open()
+	mustAppend(t, s, Ev("a", "x", 0), Ev("a", "y", 0))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = mustOpen(t, open)
+	want(t, mustAppend(t, s, Ev("a", "y", 0), Ev("a", "z", 0)), dup(2), acc(3))
+}
+
+// drain runs the consumer until it has caught up and returns the total.
+func drain(t *testing.T, s eventagg.Store, step int) int {
+	t.Helper()
+	total := 0
+	for {
+		n, err := s.Process(context.Background(), step)
+		if err != nil {
+			t.Fatalf("Process: %v", err)
+		}
+		if n == 0 {
+			return total
+		}
+		total += n
+	}
+}
+
+func stats(t *testing.T, s eventagg.Store) eventagg.Stats {
+	t.Helper()
+	st, err := s.Stats(context.Background())
+	if err != nil {
+		t.Fatalf("Stats: %v", err)
+	}
+	return st
+}
+
+func testProcess(t *testing.T, open func() eventagg.Store) {
+	s := open()
+	mustAppend(t, s, Ev("a", "1", 30), Ev("b", "1", 5), Ev("a", "2", 10), Ev("a", "1", 0))
+	if n := drain(t, s, 2); n != 3 {
+		t.Fatalf("processed %d, want 3", n)
+	}
+	mustAppend(t, s, Ev("a", "3", 50))
+	s.Close()
+	// After a restart only the new event is processed.
+	s = mustOpen(t, open)
+	if n := drain(t, s, 100); n != 1 {
+		t.Fatalf("after reopen processed %d, want 1", n)
+	}
+	st := stats(t, s)
+	if st.Processed != 4 || st.Pending() != 0 {
+		t.Fatalf("processed=%d pending=%d, want 4 and 0", st.Processed, st.Pending())
+	}
+	a := st.Topics[0]
+	if a.Topic != "a" || a.Processed != 3 || a.LastSeq != 3 ||
+		!a.FirstTime.Equal(base.Add(10*time.Second)) || !a.LastTime.Equal(base.Add(50*time.Second)) {
+		t.Fatalf("topic a aggregates = %+v", a)
+	}
+}
+
+func testPayload(t *testing.T, open func() eventagg.Store) {
+	s := mustOpen(t, open)
+	e := Ev("a", "p", 0)
+	e.Payload = json.RawMessage(`{"nested":{"list":[1,2.5,"x",null,true]},"unicode":"é✓","empty":{}}`)
+	e.Timestamp = time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC)
+	mustAppend(t, s, e)
+	page, err := s.Events(context.Background(), eventagg.EventQuery{Topic: "a", Order: eventagg.ByArrival, Limit: 10})
+	if err != nil || len(page.Events) != 1 {
+		t.Fatalf("Events = %v, %v", page, err)
+	}
+	got := page.Events[0]
+	if string(got.Payload) != string(e.Payload) || !got.Timestamp.Equal(e.Timestamp) ||
+		got.Source != e.Source || got.EventID != "p" || got.Seq != 1 || got.ReceivedAt.IsZero() {
+		t.Fatalf("round trip: got %+v, want %+v", got, e)
+	}
+}
+
+// list reads a whole listing page by page and returns the event ids.
+func list(t *testing.T, s eventagg.Store, q eventagg.EventQuery) []string {
+	t.Helper()
+	var ids []string
+	for pages := 0; ; pages++ {
+		page, err := s.Events(context.Background(), q)
+		if err != nil {
+			t.Fatalf("Events(%+v): %v", q, err)
+		}
+		if len(page.Events) > q.Limit {
+			t.Fatalf("page of %d events, limit %d", len(page.Events), q.Limit)
+		}
+		for _, e := range page.Events {
+			ids = append(ids, e.Topic+"/"+e.EventID)
+		}
+		if page.Next.IsZero() {
+			return ids
+		}
+		if pages > 1000 {
+			t.Fatal("paging does not end")
+		}
+		q.After = page.Next
+	}
+}
+
+func testPagingArrival(t *testing.T, open func() eventagg.Store) {
+	s := mustOpen(t, open)
+	var wantIDs []string
+	for i := 0; i < 25; i++ {
+		mustAppend(t, s, Ev("a", fmt.Sprint(i), 100-i), Ev("other", fmt.Sprint(i), 0))
+		wantIDs = append(wantIDs, fmt.Sprintf("a/%d", i))
+	}
+	for _, limit := range []int{1, 7, 25, 100} {
+		got := list(t, s, eventagg.EventQuery{Topic: "a", Order: eventagg.ByArrival, Limit: limit})
+		if fmt.Sprint(got) != fmt.Sprint(wantIDs) {
+			t.Fatalf("limit %d: got %v, want %v", limit, got, wantIDs)
+		}
+	}
+}
+
+func testPagingTime(t *testing.T, open func() eventagg.Store) {
+	s := mustOpen(t, open)
+	// Arrival order 0..5, with late events (older timestamps) and a tie.
+	mustAppend(t, s, Ev("a", "e0", 50), Ev("a", "e1", 10), Ev("a", "e2", 40))
+	mustAppend(t, s, Ev("a", "e3", 10), Ev("a", "e4", 0), Ev("a", "e5", 60))
+	wantIDs := "[a/e4 a/e1 a/e3 a/e2 a/e0 a/e5]" // by time, tie e1/e3 by seq
+	for _, limit := range []int{1, 2, 4, 10} {
+		got := list(t, s, eventagg.EventQuery{Topic: "a", Order: eventagg.ByTime, Limit: limit})
+		if fmt.Sprint(got) != wantIDs {
+			t.Fatalf("limit %d: got %v, want %v", limit, got, wantIDs)
+		}
+	}
+	// Tailing in arrival order from Last sees a late event added afterwards.
+	page, err := s.Events(context.Background(), eventagg.EventQuery{Topic: "a", Order: eventagg.ByArrival, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, s, Ev("a", "late", -100))
+	got := list(t, s, eventagg.EventQuery{Topic: "a", Order: eventagg.ByArrival, Limit: 100, After: page.Last})
+	if fmt.Sprint(got) != "[a/late]" {
+		t.Fatalf("tail after Last = %v, want [a/late]", got)
+	}
+}
+
+func testPagingGlobal(t *testing.T, open func() eventagg.Store) {
+	s := mustOpen(t, open)
+	mustAppend(t, s, Ev("b", "1", 0), Ev("a", "1", 0))
+	mustAppend(t, s, Ev("a", "2", 0), Ev("b", "1", 0), Ev("c", "1", 0))
+	got := list(t, s, eventagg.EventQuery{Order: eventagg.ByArrival, Limit: 2})
+	if fmt.Sprint(got) != "[b/1 a/1 a/2 c/1]" {
+		t.Fatalf("all topics = %v", got)
+	}
+}
+
+func testCursorMismatch(t *testing.T, open func() eventagg.Store) {
+	s := mustOpen(t, open)
+	mustAppend(t, s, Ev("a", "1", 0), Ev("a", "2", 0))
+	page, err := s.Events(context.Background(), eventagg.EventQuery{Topic: "a", Order: eventagg.ByTime, Limit: 1})
+	if err != nil || page.Next.IsZero() {
+		t.Fatalf("first page: %+v, %v", page, err)
+	}
+	for _, q := range []eventagg.EventQuery{
+		{Topic: "a", Order: eventagg.ByArrival, Limit: 1, After: page.Next},
+		{Order: eventagg.ByArrival, Limit: 1, After: page.Next},
+	} {
+		if _, err := s.Events(context.Background(), q); eventagg.ErrorCode(err) != eventagg.EINVALID {
+			t.Fatalf("Events(%+v) err = %v, want invalid", q, err)
+		}
+	}
+}
+
+func testUnknownTopic(t *testing.T, open func() eventagg.Store) {
+	s := mustOpen(t, open)
+	mustAppend(t, s, Ev("a", "1", 0))
+	page, err := s.Events(context.Background(), eventagg.EventQuery{Topic: "nope", Order: eventagg.ByArrival, Limit: 10})
+	if err != nil || len(page.Events) != 0 || !page.Next.IsZero() {
+		t.Fatalf("unknown topic: %+v, %v", page, err)
+	}
+}
+
+func testStats(t *testing.T, open func() eventagg.Store) {
+	s := open()
+	mustAppend(t, s, Ev("b", "1", 0), Ev("a", "1", 0), Ev("a", "1", 0))
+	if _, err := s.Append(context.Background(), []eventagg.Event{Ev("a", "2", 0)}, 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(context.Background(), nil, 2); err != nil {
+		t.Fatal(err)
+	}
+	st := stats(t, s)
+	if st.Received != 4 || st.Stored != 3 || st.Duplicates != 1 || st.Rejected != 5 || st.Pending() != 3 {
+		t.Fatalf("before processing: %+v", st)
+	}
+	drain(t, s, 10)
+	s.Close()
+	s = mustOpen(t, open)
+	st = stats(t, s)
+	if st.Received != st.Processed+st.Duplicates || st.Processed != 3 || st.Rejected != 5 {
+		t.Fatalf("after reopen: %+v", st)
+	}
+	if len(st.Topics) != 2 || st.Topics[0].Topic != "a" || st.Topics[0].Received != 3 || st.Topics[0].Duplicates != 1 {
+		t.Fatalf("topics = %+v", st.Topics)
+	}
+}
+
+// testConcurrent has many goroutines append overlapping ids at once: each
+// id is stored once, every duplicate points at the original's seq, and seqs
+// are 1..n with no gap.
+func testConcurrent(t *testing.T, open func() eventagg.Store) {
+	s := mustOpen(t, open)
+	const workers, perWorker, distinct = 8, 30, 60
+	var mu sync.Mutex
+	seqOf := map[string]int64{}
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < perWorker; i += 5 {
+				var batch []eventagg.Event
+				for j := i; j < i+5; j++ {
+					batch = append(batch, Ev("c", fmt.Sprint((w*7+j*13)%distinct), j))
+				}
+				out, err := s.Append(context.Background(), batch, 0)
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				for k, a := range out {
+					id := batch[k].EventID
+					if prev, ok := seqOf[id]; ok && prev != a.Seq {
+						errs <- fmt.Errorf("id %s has seq %d and %d", id, prev, a.Seq)
+					}
+					seqOf[id] = a.Seq
+				}
+				mu.Unlock()
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	seen := map[int64]bool{}
+	for _, seq := range seqOf {
+		seen[seq] = true
+	}
+	for seq := int64(1); seq <= int64(len(seqOf)); seq++ {
+		if !seen[seq] {
+			t.Fatalf("seq %d missing among %d ids", seq, len(seqOf))
+		}
+	}
+	st := stats(t, s)
+	if st.Stored != int64(len(seqOf)) || st.Received != workers*perWorker {
+		t.Fatalf("stats %+v, want stored %d received %d", st, len(seqOf), workers*perWorker)
+	}
+}

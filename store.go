@@ -1,0 +1,93 @@
+package eventagg
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps events durably. Every implementation passes the same
+// conformance suite (internal/store/storetest).
+type Store interface {
+	// Append stores a group of valid events in one transaction: each
+	// (topic, event_id) that is new gets the next seq of its topic; one that
+	// is already stored, or repeated earlier in the same group, is a
+	// duplicate carrying the original's seq. The counters (received,
+	// duplicates, rejected) move in the same transaction. When Append
+	// returns nil the group is durable. On error nothing of it is stored.
+	Append(ctx context.Context, events []Event, rejected int) ([]Appended, error)
+
+	// Process runs the consumer once: it takes up to max stored but
+	// unprocessed events in per-topic seq order, applies them to the
+	// aggregates and saves its offset in the same transaction, so each event
+	// is processed exactly once whatever crashes. It returns how many it
+	// processed; 0 means it has caught up.
+	Process(ctx context.Context, max int) (int, error)
+
+	// Events returns one page of stored events. An unknown topic gives an
+	// empty page, not an error.
+	Events(ctx context.Context, q EventQuery) (EventPage, error)
+
+	// Stats returns the persisted counters and the topics.
+	Stats(ctx context.Context) (Stats, error)
+
+	// Ping reports whether the store can be reached.
+	Ping(ctx context.Context) error
+
+	Close() error
+}
+
+// Order in which GET /events lists events.
+type Order string
+
+const (
+	// ByArrival is commit order (per topic: seq). It is the only order a
+	// reader can tail without missing events, because nothing is ever
+	// inserted before a position already read.
+	ByArrival Order = "arrival"
+	// ByTime is event-time order, ties broken by seq. A late event (older
+	// timestamp) lands before positions already read.
+	ByTime Order = "time"
+)
+
+// EventQuery selects a page of events.
+type EventQuery struct {
+	Topic string // "" means all topics, in global commit order
+	Order Order
+	After Cursor // zero: from the start
+	Limit int
+}
+
+// EventPage is one page of events. Next is the cursor to read the next page
+// with, zero when there was nothing more at the time of the read. Last is the
+// position after the final event returned (or the query's After when the
+// page is empty): a tailing reader polls with After = Last.
+type EventPage struct {
+	Events []StoredEvent
+	Next   Cursor
+	Last   Cursor
+}
+
+// Stats are the persisted counters. When the service is idle,
+// Received == Processed + Duplicates.
+type Stats struct {
+	Received   int64 // valid events received, duplicates included
+	Stored     int64 // unique events stored
+	Processed  int64 // unique events the consumer has applied
+	Duplicates int64 // duplicates dropped
+	Rejected   int64 // invalid events refused
+	Topics     []TopicStats
+}
+
+// Pending is the number of stored events the consumer has not yet applied.
+func (s Stats) Pending() int64 { return s.Stored - s.Processed }
+
+// TopicStats are one topic's counters and consumer aggregates.
+type TopicStats struct {
+	Topic      string
+	Received   int64
+	Duplicates int64
+	LastSeq    int64 // last seq assigned
+	Processed  int64 // events the consumer has applied
+	FirstTime  time.Time
+	LastTime   time.Time
+}

@@ -1,0 +1,177 @@
+package eventagg
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Limits on event fields. They bound what one event can cost the store.
+const (
+	MaxTopicLen   = 255
+	MaxEventIDLen = 255
+	MaxSourceLen  = 255
+	// MaxPayloadBytes is the largest encoded payload accepted.
+	MaxPayloadBytes = 256 << 10
+)
+
+// Validate checks every field and returns the normalised Event. The error is
+// an *Error with code EINVALID whose message starts with the field's name,
+// so a publisher knows what to fix.
+func (in *Input) Validate() (Event, error) {
+	if err := ValidateTopic(in.Topic); err != nil {
+		return Event{}, err
+	}
+	if err := validateEventID(in.EventID); err != nil {
+		return Event{}, err
+	}
+	ts, err := ParseTimestamp(in.Timestamp)
+	if err != nil {
+		return Event{}, err
+	}
+	if err := validateSource(in.Source); err != nil {
+		return Event{}, err
+	}
+	if err := validatePayload(in.Payload); err != nil {
+		return Event{}, err
+	}
+	return Event{Topic: in.Topic, EventID: in.EventID, Timestamp: ts, Source: in.Source, Payload: in.Payload}, nil
+}
+
+// ValidateTopic checks a topic name: 1–255 characters of [A-Za-z0-9._:/-],
+// starting with a letter or digit. Topics are also query parameters, so the
+// same rule serves both.
+func ValidateTopic(topic string) error {
+	switch {
+	case topic == "":
+		return Errorf(EINVALID, "topic: required")
+	case len(topic) > MaxTopicLen:
+		return Errorf(EINVALID, "topic: longer than %d characters", MaxTopicLen)
+	case !isAlnum(topic[0]):
+		return Errorf(EINVALID, "topic: must start with a letter or digit: %q", topic)
+	}
+	for i := 0; i < len(topic); i++ {
+		c := topic[i]
+		if !isAlnum(c) && c != '.' && c != '_' && c != ':' && c != '/' && c != '-' {
+			return Errorf(EINVALID, "topic: character %q not allowed (use A-Z a-z 0-9 . _ : / -)", rune(c))
+		}
+	}
+	return nil
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+func validateEventID(id string) error {
+	if err := checkText("event_id", id, MaxEventIDLen); err != nil {
+		return err
+	}
+	for _, r := range id {
+		if unicode.IsControl(r) {
+			return Errorf(EINVALID, "event_id: control character %U not allowed", r)
+		}
+	}
+	return nil
+}
+
+func validateSource(source string) error {
+	return checkText("source", source, MaxSourceLen)
+}
+
+// checkText checks that a free-text field is present, valid UTF-8 and at
+// most max characters (runes, not bytes).
+func checkText(field, s string, max int) error {
+	switch {
+	case s == "":
+		return Errorf(EINVALID, "%s: required", field)
+	case !utf8.ValidString(s):
+		return Errorf(EINVALID, "%s: not valid UTF-8", field)
+	case len(s) > max && utf8.RuneCountInString(s) > max:
+		return Errorf(EINVALID, "%s: longer than %d characters", field, max)
+	}
+	return nil
+}
+
+func validatePayload(p []byte) error {
+	p = bytes.TrimSpace(p)
+	switch {
+	case len(p) == 0:
+		return Errorf(EINVALID, "payload: required (a JSON object)")
+	case len(p) > MaxPayloadBytes:
+		return Errorf(ETOOLARGE, "payload: %d bytes exceeds the limit of %d bytes", len(p), MaxPayloadBytes)
+	case p[0] != '{':
+		return Errorf(EINVALID, "payload: must be a JSON object, got %s", jsonKind(p[0]))
+	}
+	return nil
+}
+
+func jsonKind(c byte) string {
+	switch c {
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 'n':
+		return "null"
+	case 't', 'f':
+		return "a boolean"
+	default:
+		return "a number"
+	}
+}
+
+// Timestamp layouts we accept, tried in order. RFC 3339 first; then the
+// zone-less form most publishers send, read as UTC; then ISO 8601 offsets
+// without a colon.
+var timestampLayouts = []struct {
+	layout string
+	zoned  bool
+}{
+	{time.RFC3339Nano, true},
+	{"2006-01-02T15:04:05.999999999", false},
+	{"2006-01-02T15:04:05.999999999Z0700", true},
+}
+
+// ParseTimestamp reads an RFC 3339 / ISO 8601 timestamp. A timestamp without
+// a zone is UTC. The result is UTC, truncated to microseconds: the precision
+// every store keeps, so what is returned later equals what was validated.
+func ParseTimestamp(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, Errorf(EINVALID, "timestamp: required (RFC 3339, e.g. \"2026-11-24T10:00:00Z\")")
+	}
+	norm := s
+	// RFC 3339 allows a lower-case 't'/'z' and, by agreement, a space.
+	if len(norm) > 10 && (norm[10] == ' ' || norm[10] == 't') {
+		norm = norm[:10] + "T" + norm[11:]
+	}
+	if strings.HasSuffix(norm, "z") {
+		norm = norm[:len(norm)-1] + "Z"
+	}
+	for _, l := range timestampLayouts {
+		var t time.Time
+		var err error
+		if l.zoned {
+			t, err = time.Parse(l.layout, norm)
+		} else {
+			t, err = time.ParseInLocation(l.layout, norm, time.UTC)
+		}
+		if err == nil {
+			return t.UTC().Truncate(time.Microsecond), nil
+		}
+	}
+	return time.Time{}, Errorf(EINVALID, "timestamp: not RFC 3339: %s", quoteShort(s))
+}
+
+// quoteShort quotes s for an error message, cutting it so a huge bad value
+// cannot blow up the response.
+func quoteShort(s string) string {
+	const max = 64
+	if len(s) > max {
+		return fmt.Sprintf("%q…", s[:max])
+	}
+	return fmt.Sprintf("%q", s)
+}
