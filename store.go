@@ -91,3 +91,10 @@ type TopicStats struct {
 	FirstTime  time.Time
 	LastTime   time.Time
 }
+
+// Ingester takes the valid events of one request (and the count of invalid
+// ones, for the counters) and returns only once they are durable.
+// internal/pipeline implements it; the HTTP layer depends only on this.
+type Ingester interface {
+	Ingest(ctx context.Context, events []Event, rejected int) ([]Appended, error)
+}

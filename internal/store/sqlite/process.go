@@ -98,4 +98,3 @@ func (s *Store) process(ctx context.Context, limit int) (int, error) {
 	}
 	return n, nil
 }
-

@@ -1,0 +1,69 @@
+// Command eventagg is the event aggregator: `eventagg serve` runs the
+// service. main only wires the process to run, so tests can run it whole.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	var exit exitError
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case errors.As(err, &exit):
+		os.Exit(exit.code)
+	default:
+		fmt.Fprintln(os.Stderr, "eventagg:", err)
+		os.Exit(1)
+	}
+}
+
+// exitError asks main for a particular exit code; the message, if any, was
+// already printed.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+const usage = `eventagg — a durable, deduplicating event aggregator
+
+Usage:
+  eventagg serve [flags]     run the HTTP service (embedded SQLite by default)
+
+Run 'eventagg COMMAND --help' for the flags of a command.
+`
+
+// run dispatches to a subcommand. getenv supplies the environment so tests
+// can give each run its own.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitError{2}
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], getenv, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "eventagg", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "eventagg: unknown command %q\n\n%s", args[0], usage)
+	return exitError{2}
+}

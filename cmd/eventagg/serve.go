@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/eventagg/eventagg"
+	"github.com/eventagg/eventagg/internal/httpapi"
+	"github.com/eventagg/eventagg/internal/pipeline"
+	"github.com/eventagg/eventagg/internal/store/sqlite"
+)
+
+// serveConfig is everything `eventagg serve` can be told, parsed once.
+type serveConfig struct {
+	addr, db, store      string
+	maxBody              int
+	maxEvents, maxQueued int
+	logLevel, logFormat  string
+	shutdownTimeout      time.Duration
+}
+
+func parseServe(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {
+	fs := newFlagSet("serve", getenv)
+	fs.SetOutput(stderr)
+	var c serveConfig
+	addr := fs.String("addr", "EVENTAGG_ADDR", ":8080", "address to listen on")
+	db := fs.String("db", "EVENTAGG_DB", "./eventagg.db", "SQLite database file (created if missing)")
+	store := fs.String("store", "EVENTAGG_STORE", "", "store URL; overrides --db (sqlite:PATH)")
+	maxBody := fs.Int("max-body-bytes", "EVENTAGG_MAX_BODY_BYTES", httpapi.DefaultMaxBodyBytes, "largest /publish body in bytes (larger: 413)")
+	maxEvents := fs.Int("max-events", "EVENTAGG_MAX_EVENTS", httpapi.DefaultMaxEvents, "most events in one /publish request (more: 413)")
+	maxQueued := fs.Int("max-queued", "EVENTAGG_MAX_QUEUED", pipeline.DefaultConfig.MaxQueued, "most events waiting to be committed (more: 503 with Retry-After)")
+	logLevel := fs.String("log-level", "EVENTAGG_LOG_LEVEL", "info", "log level: debug, info, warn or error (duplicates are logged at debug)")
+	logFormat := fs.String("log-format", "EVENTAGG_LOG_FORMAT", "text", "log format: text or json")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: eventagg serve [flags]\n\nRuns the HTTP service. Every flag falls back to its environment variable.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.parse(args); err != nil {
+		return c, err
+	}
+	c = serveConfig{addr: *addr, db: *db, store: *store, maxBody: *maxBody, maxEvents: *maxEvents,
+		maxQueued: *maxQueued, logLevel: *logLevel, logFormat: *logFormat, shutdownTimeout: 30 * time.Second}
+	if err := positive(map[string]int{"max-body-bytes": c.maxBody, "max-events": c.maxEvents, "max-queued": c.maxQueued}); err != nil {
+		return c, err
+	}
+	if c.maxQueued < c.maxEvents {
+		return c, fmt.Errorf("--max-queued (%d) must be at least --max-events (%d), or a full request could never fit", c.maxQueued, c.maxEvents)
+	}
+	return c, nil
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %q is not debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is not text or json", format)
+}
+
+// openStore opens the store the configuration names.
+func openStore(ctx context.Context, c serveConfig) (eventagg.Store, string, error) {
+	path := c.db
+	if c.store != "" {
+		scheme, rest, _ := strings.Cut(c.store, ":")
+		if scheme != "sqlite" {
+			return nil, "", fmt.Errorf("--store %q: unsupported store; use sqlite:PATH", c.store)
+		}
+		path = rest
+	}
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return nil, "", fmt.Errorf("open SQLite database %s: %w (check the path and its permissions, or pass --db)", path, err)
+	}
+	return s, "sqlite:" + path, nil
+}
+
+// serve runs the service until ctx ends (SIGINT/SIGTERM), then drains: the
+// listener stops, requests in flight are answered, the queue is committed,
+// the consumer catches up, and the store is closed.
+func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	c, err := parseServe(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	logger, err := newLogger(stderr, c.logLevel, c.logFormat)
+	if err != nil {
+		return err
+	}
+	store, storeName, err := openStore(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	pipe := pipeline.Start(store, pipeline.Config{MaxQueued: c.maxQueued}, logger)
+	api := httpapi.New(httpapi.Config{
+		Ingester: pipe, Store: store, Queue: pipe, Logger: logger,
+		MaxBodyBytes: int64(c.maxBody), MaxEvents: c.maxEvents, StoreName: storeName,
+	})
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		pipe.Close(context.Background())
+		return fmt.Errorf("--addr %s: %w", c.addr, err)
+	}
+	srv := &http.Server{
+		Handler:           api.Routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	logger.Info("eventagg listening", "addr", ln.Addr().String(), "store", storeName, "version", version)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err = <-served:
+		err = fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+		logger.Info("shutting down: draining requests, queue and consumer")
+	}
+
+	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	if serr := srv.Shutdown(sctx); serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, fmt.Errorf("http shutdown: %w", serr))
+	}
+	if perr := pipe.Close(sctx); perr != nil {
+		err = errors.Join(err, fmt.Errorf("pipeline shutdown: %w", perr))
+	}
+	if err == nil {
+		logger.Info("stopped cleanly")
+	}
+	return err
+}

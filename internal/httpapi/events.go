@@ -1,0 +1,67 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/eventagg/eventagg"
+)
+
+// eventsResponse is the answer of GET /events. Next is "" when there was
+// nothing more; Last is where a tailing reader continues from.
+type eventsResponse struct {
+	Events []eventagg.StoredEvent `json:"events"`
+	Next   string                 `json:"next"`
+	Last   string                 `json:"last"`
+}
+
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	q, err := parseEventQuery(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	page, err := s.cfg.Store.Events(r.Context(), q)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, eventsResponse{Events: page.Events, Next: page.Next.String(), Last: page.Last.String()})
+}
+
+// parseEventQuery reads topic, order, after and limit; each error names its
+// parameter. A limit above the maximum is an error, never a silent cap.
+func parseEventQuery(r *http.Request) (eventagg.EventQuery, error) {
+	v := r.URL.Query()
+	q := eventagg.EventQuery{Topic: v.Get("topic"), Order: eventagg.ByArrival, Limit: DefaultPageLimit}
+	if v.Has("topic") {
+		if err := eventagg.ValidateTopic(q.Topic); err != nil {
+			return q, err
+		}
+	}
+	switch o := v.Get("order"); o {
+	case "", "arrival":
+	case "time":
+		q.Order = eventagg.ByTime
+	default:
+		return q, eventagg.Errorf(eventagg.EINVALID, "order: must be arrival or time, not %q", o)
+	}
+	if q.Order == eventagg.ByTime && q.Topic == "" {
+		return q, eventagg.Errorf(eventagg.EINVALID, "order: time order needs a topic")
+	}
+	var err error
+	if q.After, err = eventagg.ParseCursor(v.Get("after")); err != nil {
+		return q, err
+	}
+	if err := q.After.Check(q.Order, q.Topic == ""); err != nil {
+		return q, err
+	}
+	if l := v.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > MaxPageLimit {
+			return q, eventagg.Errorf(eventagg.EINVALID, "limit: must be a whole number from 1 to %d, not %q", MaxPageLimit, l)
+		}
+		q.Limit = n
+	}
+	return q, nil
+}

@@ -1,0 +1,143 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/eventagg/eventagg"
+)
+
+// handlePublish: decode → validate each event → ingest the valid ones (the
+// pipeline answers only after they are durable) → one verdict per event, in
+// input order.
+func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
+	start := s.cfg.Now()
+	b, err := s.decodePublish(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	verdicts := make([]verdict, len(b.items))
+	events := make([]eventagg.Event, 0, len(b.items))
+	rejected := 0
+	for i := range b.items {
+		it := &b.items[i]
+		err := it.err
+		if err == nil {
+			var e eventagg.Event
+			if e, err = it.in.Validate(); err == nil {
+				events = append(events, e)
+				continue
+			}
+		}
+		if b.single {
+			s.countRejected(r, 1)
+			s.writeError(w, r, err)
+			return
+		}
+		verdicts[i] = verdict{status: eventagg.Rejected, err: eventagg.ErrorMessage(err)}
+		rejected++
+	}
+
+	out, err := s.cfg.Ingester.Ingest(r.Context(), events, rejected)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var accepted, dups int
+	k := 0
+	for i := range verdicts {
+		if verdicts[i].status == eventagg.Rejected {
+			continue
+		}
+		a := out[k]
+		k++
+		verdicts[i] = verdict{status: eventagg.Accepted, seq: a.Seq}
+		if a.Duplicate {
+			verdicts[i].status = eventagg.Duplicate
+			dups++
+		} else {
+			accepted++
+		}
+	}
+	if rejected > 0 {
+		s.logger.Info("publish: events rejected", "rejected", rejected, "of", len(verdicts), "first_error", firstError(verdicts))
+	}
+	s.window.record(s.cfg.Now(), len(events), s.cfg.Now().Sub(start))
+	writePublishResponse(w, accepted, dups, rejected, verdicts)
+}
+
+// countRejected persists the rejection of a single-event body, so /stats
+// counts it like a rejected event in a batch. It goes through the pipeline
+// with no events; a failure only loses the count, never an event.
+func (s *Server) countRejected(r *http.Request, n int) {
+	if _, err := s.cfg.Ingester.Ingest(r.Context(), nil, n); err != nil {
+		s.logger.Warn("could not count a rejected event", "err", err)
+	}
+}
+
+type verdict struct {
+	status eventagg.Status
+	seq    int64
+	err    string
+}
+
+func firstError(vs []verdict) string {
+	for _, v := range vs {
+		if v.err != "" {
+			return v.err
+		}
+	}
+	return ""
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// writePublishResponse encodes the answer by hand: it is the hot path's
+// only output, and appending numbers is several times cheaper than
+// reflection over a slice of structs. Error texts go through appendString.
+func writePublishResponse(w http.ResponseWriter, accepted, dups, rejected int, vs []verdict) {
+	bp := bufPool.Get().(*[]byte)
+	buf := (*bp)[:0]
+	buf = append(buf, `{"accepted":`...)
+	buf = strconv.AppendInt(buf, int64(accepted), 10)
+	buf = append(buf, `,"duplicates":`...)
+	buf = strconv.AppendInt(buf, int64(dups), 10)
+	buf = append(buf, `,"rejected":`...)
+	buf = strconv.AppendInt(buf, int64(rejected), 10)
+	buf = append(buf, `,"results":[`...)
+	for i, v := range vs {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, `{"index":`...)
+		buf = strconv.AppendInt(buf, int64(i), 10)
+		buf = append(buf, `,"status":"`...)
+		buf = append(buf, v.status...)
+		buf = append(buf, '"')
+		if v.status == eventagg.Rejected {
+			buf = append(buf, `,"error":`...)
+			buf = appendString(buf, v.err)
+		} else {
+			buf = append(buf, `,"seq":`...)
+			buf = strconv.AppendInt(buf, v.seq, 10)
+		}
+		buf = append(buf, '}')
+	}
+	buf = append(buf, "]}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(buf)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(buf)
+	if cap(buf) <= 1<<20 { // do not keep huge buffers alive in the pool
+		*bp = buf
+		bufPool.Put(bp)
+	}
+}
+
+func appendString(buf []byte, s string) []byte {
+	b, _ := json.Marshal(s)
+	return append(buf, b...)
+}

@@ -1,0 +1,80 @@
+// Package httpapi is eventagg's HTTP interface: every route is registered in
+// Routes, and each handler decodes, validates, calls the pipeline or the
+// store, and answers through the shared JSON helpers.
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/eventagg/eventagg"
+)
+
+// Queue is what the handlers need to know of the pipeline's queue.
+type Queue interface {
+	Queued() int
+	Saturated() bool
+}
+
+// Config holds the server's collaborators and limits.
+type Config struct {
+	Ingester eventagg.Ingester
+	Store    eventagg.Store // for reads: events, stats, ping
+	Queue    Queue
+	Logger   *slog.Logger
+
+	MaxBodyBytes int64 // largest /publish body
+	MaxEvents    int   // most events in one /publish request
+	StoreName    string
+
+	// Now is the clock for uptime and windows; tests may replace it.
+	Now func() time.Time
+}
+
+// Defaults for Config's limits.
+const (
+	DefaultMaxBodyBytes = 16 << 20
+	DefaultMaxEvents    = 10_000
+	DefaultPageLimit    = 1000
+	MaxPageLimit        = 10_000
+)
+
+// Server serves the HTTP API.
+type Server struct {
+	cfg     Config
+	logger  *slog.Logger
+	started time.Time
+	window  *window
+}
+
+// New returns a Server; zero limits take their defaults.
+func New(cfg Config) *Server {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.MaxEvents <= 0 {
+		cfg.MaxEvents = DefaultMaxEvents
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: cfg, logger: cfg.Logger, started: cfg.Now(), window: &window{}}
+}
+
+// Routes returns the handler with every route of the API.
+func (s *Server) Routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /publish", s.handlePublish)
+	mux.HandleFunc("GET /events", s.handleEvents)
+	mux.HandleFunc("GET /stats", s.handleStats)
+	mux.HandleFunc("GET /healthz", s.handleHealthz)
+	mux.HandleFunc("GET /readyz", s.handleReadyz)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no route " + r.Method + " " + r.URL.Path})
+	})
+	return mux
+}

@@ -1,0 +1,99 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/eventagg/eventagg"
+)
+
+type statsResponse struct {
+	Received        int64        `json:"received"`
+	UniqueProcessed int64        `json:"unique_processed"`
+	DuplicateDrop   int64        `json:"duplicate_dropped"`
+	Rejected        int64        `json:"rejected"`
+	Pending         int64        `json:"pending"`
+	Stored          int64        `json:"stored"`
+	Topics          []string     `json:"topics"`
+	TopicCount      int          `json:"topic_count"`
+	PerTopic        []topicStats `json:"per_topic"`
+	UptimeSeconds   float64      `json:"uptime_seconds"`
+	Uptime          float64      `json:"uptime"` // alias kept for publishers' scripts
+	StartedAt       time.Time    `json:"started_at"`
+	Throughput      float64      `json:"throughput_per_second"` // valid events/s over the last minute
+	LatencyMS       latency      `json:"publish_latency_ms"`
+	QueueDepth      int          `json:"queue_depth"`
+	Store           string       `json:"store"`
+}
+
+type latency struct {
+	P50 float64 `json:"p50"`
+	P99 float64 `json:"p99"`
+}
+
+type topicStats struct {
+	Topic      string     `json:"topic"`
+	Received   int64      `json:"received"`
+	Duplicates int64      `json:"duplicates"`
+	LastSeq    int64      `json:"last_seq"`
+	Processed  int64      `json:"processed"`
+	FirstTime  *time.Time `json:"first_timestamp,omitempty"`
+	LastTime   *time.Time `json:"last_timestamp,omitempty"`
+}
+
+// handleStats reports the persisted counters (which survive restarts) with
+// this process's uptime, throughput and latency.
+func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
+	st, err := s.cfg.Store.Stats(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	now := s.cfg.Now()
+	rate, p50, p99 := s.window.summary(now)
+	up := now.Sub(s.started).Seconds()
+	resp := statsResponse{
+		Received: st.Received, UniqueProcessed: st.Processed, DuplicateDrop: st.Duplicates,
+		Rejected: st.Rejected, Pending: st.Pending(), Stored: st.Stored,
+		Topics: make([]string, 0, len(st.Topics)), TopicCount: len(st.Topics),
+		PerTopic:      make([]topicStats, 0, len(st.Topics)),
+		UptimeSeconds: up, Uptime: up, StartedAt: s.started.UTC(),
+		Throughput: rate, LatencyMS: latency{P50: ms(p50), P99: ms(p99)},
+		QueueDepth: s.cfg.Queue.Queued(), Store: s.cfg.StoreName,
+	}
+	for _, t := range st.Topics {
+		resp.Topics = append(resp.Topics, t.Topic)
+		ts := topicStats{Topic: t.Topic, Received: t.Received, Duplicates: t.Duplicates, LastSeq: t.LastSeq, Processed: t.Processed}
+		if !t.FirstTime.IsZero() {
+			ts.FirstTime, ts.LastTime = &t.FirstTime, &t.LastTime
+		}
+		resp.PerTopic = append(resp.PerTopic, ts)
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// handleReadyz is ready when the store answers and the queue has room: a
+// load balancer then sends traffic elsewhere before publishers see 503s.
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.cfg.Store.Ping(ctx); err != nil {
+		s.logger.Warn("not ready: store", "err", err)
+		w.Header().Set("Retry-After", retryAfterSeconds)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": "store: " + eventagg.ErrorMessage(err)})
+		return
+	}
+	if s.cfg.Queue.Saturated() {
+		w.Header().Set("Retry-After", retryAfterSeconds)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": "queue: saturated"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}

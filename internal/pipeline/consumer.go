@@ -1,0 +1,140 @@
+package pipeline
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/eventagg/eventagg"
+)
+
+// consumer applies stored events to the aggregates through Store.Process.
+// Exactly-once comes from the store (offset and effects in one
+// transaction); this loop only decides when to run it.
+type consumer struct {
+	store  eventagg.Store
+	batch  int
+	logger *slog.Logger
+
+	wakeCh chan struct{} // capacity 1: a pending wake-up is never lost
+	stopCh chan struct{}
+	done   chan struct{}
+
+	mu   sync.Mutex
+	gen  uint64        // bumped by every wake
+	idle chan struct{} // closed while caught up with gen
+}
+
+func newConsumer(store eventagg.Store, batch int, logger *slog.Logger) *consumer {
+	c := &consumer{
+		store: store, batch: batch, logger: logger,
+		wakeCh: make(chan struct{}, 1),
+		stopCh: make(chan struct{}),
+		done:   make(chan struct{}),
+		idle:   make(chan struct{}),
+	}
+	// Events stored before a restart may be unprocessed: start not idle,
+	// with one wake-up queued.
+	c.wake()
+	return c
+}
+
+// wake tells the consumer that new events were committed.
+func (c *consumer) wake() {
+	c.mu.Lock()
+	c.gen++
+	select {
+	case <-c.idle:
+		c.idle = make(chan struct{})
+	default:
+	}
+	c.mu.Unlock()
+	select {
+	case c.wakeCh <- struct{}{}:
+	default:
+	}
+}
+
+// retryDelay spaces out retries after a failed Process (disk full, say).
+const retryDelay = 500 * time.Millisecond
+
+func (c *consumer) run() {
+	defer close(c.done)
+	for {
+		c.mu.Lock()
+		gen := c.gen
+		c.mu.Unlock()
+		n, err := c.store.Process(context.Background(), c.batch)
+		switch {
+		case err != nil:
+			c.logger.Error("consumer failed; will retry", "err", err)
+			select {
+			case <-c.stopCh:
+				return
+			case <-time.After(retryDelay):
+			}
+			continue
+		case n > 0:
+			continue
+		}
+		// Caught up with every commit announced before gen was read.
+		c.mu.Lock()
+		if c.gen == gen {
+			select {
+			case <-c.idle:
+			default:
+				close(c.idle)
+			}
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.wakeCh:
+		case <-c.stopCh:
+			c.drain()
+			return
+		}
+	}
+}
+
+// drain processes what is left at shutdown, so a clean stop leaves nothing
+// pending.
+func (c *consumer) drain() {
+	for {
+		n, err := c.store.Process(context.Background(), c.batch)
+		if err != nil {
+			c.logger.Error("consumer failed at shutdown; events stay pending until restart", "err", err)
+			return
+		}
+		if n == 0 {
+			return
+		}
+	}
+}
+
+func (c *consumer) waitIdle(ctx context.Context) error {
+	c.mu.Lock()
+	idle := c.idle
+	c.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// stop asks the consumer to catch up and end, and waits for it.
+func (c *consumer) stop(ctx context.Context) error {
+	select {
+	case <-c.stopCh:
+	default:
+		close(c.stopCh)
+	}
+	select {
+	case <-c.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

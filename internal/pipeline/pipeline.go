@@ -1,0 +1,145 @@
+// Package pipeline moves published events from the HTTP handlers to the
+// store: a bounded queue, one group-committing writer, and the consumer.
+//
+//	handlers ──Ingest──▶ queue ──▶ writer: one transaction per group ──▶ replies
+//	                                  │ wake
+//	                                  ▼
+//	                               consumer: Process in seq order
+package pipeline
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/eventagg/eventagg"
+)
+
+// Config bounds the pipeline's memory and batch sizes.
+type Config struct {
+	// MaxQueued is how many events may wait for the writer; beyond it
+	// Ingest fails fast with ErrQueueFull instead of growing memory.
+	MaxQueued int
+	// MaxGroup is the most events one writer transaction takes.
+	MaxGroup int
+	// ProcessBatch is the most events one consumer transaction applies.
+	ProcessBatch int
+}
+
+// DefaultConfig is what `eventagg serve` uses unless told otherwise.
+var DefaultConfig = Config{MaxQueued: 100_000, MaxGroup: 10_000, ProcessBatch: 10_000}
+
+// Pipeline implements eventagg.Ingester on top of a Store.
+type Pipeline struct {
+	store  eventagg.Store
+	cfg    Config
+	logger *slog.Logger
+
+	mu     sync.RWMutex // guards closed against sends on a closed channel
+	closed bool
+	reqs   chan *request
+	queued atomic.Int64 // events in reqs, not yet committed
+
+	consumer   *consumer
+	writerDone chan struct{}
+}
+
+// request is one Ingest call waiting for its group to commit.
+type request struct {
+	events   []eventagg.Event
+	rejected int
+	reply    chan reply // buffered: the writer never waits for a caller
+}
+
+type reply struct {
+	out []eventagg.Appended
+	err error
+}
+
+var _ eventagg.Ingester = (*Pipeline)(nil)
+
+// Start starts the writer and the consumer. Close stops them.
+func Start(store eventagg.Store, cfg Config, logger *slog.Logger) *Pipeline {
+	if cfg.MaxQueued <= 0 {
+		cfg.MaxQueued = DefaultConfig.MaxQueued
+	}
+	if cfg.MaxGroup <= 0 {
+		cfg.MaxGroup = DefaultConfig.MaxGroup
+	}
+	if cfg.ProcessBatch <= 0 {
+		cfg.ProcessBatch = DefaultConfig.ProcessBatch
+	}
+	p := &Pipeline{
+		store:  store,
+		cfg:    cfg,
+		logger: logger,
+		// Every request holds at least one unit of the MaxQueued budget, so
+		// this channel can never be full while the budget has room.
+		reqs:       make(chan *request, cfg.MaxQueued),
+		consumer:   newConsumer(store, cfg.ProcessBatch, logger),
+		writerDone: make(chan struct{}),
+	}
+	go p.consumer.run()
+	go p.write()
+	return p
+}
+
+// Ingest queues the events and waits until their group is committed. It
+// fails fast with ErrQueueFull when the queue has no room and ErrClosed
+// after Close. If ctx ends first, Ingest returns ctx.Err(), but the events
+// may still be committed: the publisher's retry is then a duplicate.
+func (p *Pipeline) Ingest(ctx context.Context, events []eventagg.Event, rejected int) ([]eventagg.Appended, error) {
+	weight := int64(max(len(events), 1))
+	req := &request{events: events, rejected: rejected, reply: make(chan reply, 1)}
+
+	p.mu.RLock()
+	if p.closed {
+		p.mu.RUnlock()
+		return nil, eventagg.ErrClosed
+	}
+	if p.queued.Add(weight) > int64(p.cfg.MaxQueued) {
+		p.queued.Add(-weight)
+		p.mu.RUnlock()
+		return nil, eventagg.ErrQueueFull
+	}
+	p.reqs <- req // cannot block: see the channel's capacity
+	p.mu.RUnlock()
+
+	select {
+	case r := <-req.reply:
+		return r.out, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Queued is the number of events waiting for the writer.
+func (p *Pipeline) Queued() int { return int(p.queued.Load()) }
+
+// Saturated reports whether the queue is at least 90% full: /readyz turns
+// not-ready before publishers start getting 503s.
+func (p *Pipeline) Saturated() bool {
+	return p.queued.Load()*10 >= int64(p.cfg.MaxQueued)*9
+}
+
+// WaitIdle blocks until every event committed before the call has been
+// processed by the consumer, or ctx ends.
+func (p *Pipeline) WaitIdle(ctx context.Context) error { return p.consumer.waitIdle(ctx) }
+
+// Close stops taking requests, commits and answers everything queued, lets
+// the consumer catch up, and returns. It does not close the store.
+func (p *Pipeline) Close(ctx context.Context) error {
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		close(p.reqs)
+	}
+	p.mu.Unlock()
+	select {
+	case <-p.writerDone:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return p.consumer.stop(ctx)
+}

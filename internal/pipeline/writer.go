@@ -1,0 +1,79 @@
+package pipeline
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/eventagg/eventagg"
+)
+
+// write is the one goroutine that commits. It blocks for the first request,
+// then takes whatever else is already queued (up to MaxGroup events) and
+// commits all of it in one transaction: under load, many requests share one
+// fsync; when idle, a lone request commits at once.
+func (p *Pipeline) write() {
+	defer close(p.writerDone)
+	var group []*request
+	for first := range p.reqs {
+		group = append(group[:0], first)
+		n := len(first.events)
+	fill:
+		for n < p.cfg.MaxGroup {
+			select {
+			case r, ok := <-p.reqs:
+				if !ok {
+					break fill
+				}
+				group = append(group, r)
+				n += len(r.events)
+			default:
+				break fill
+			}
+		}
+		p.commit(group, n)
+	}
+}
+
+// commit appends one group and answers its requests.
+func (p *Pipeline) commit(group []*request, n int) {
+	events := make([]eventagg.Event, 0, n)
+	rejected := 0
+	var weight int64
+	for _, r := range group {
+		events = append(events, r.events...)
+		rejected += r.rejected
+		weight += int64(max(len(r.events), 1))
+	}
+	// Not the callers' contexts: the group is shared, and a caller that
+	// gave up must not abort the others' commit.
+	out, err := p.store.Append(context.Background(), events, rejected)
+	p.queued.Add(-weight)
+	if err != nil {
+		p.logger.Error("commit failed", "events", n, "requests", len(group), "err", err)
+		for _, r := range group {
+			r.reply <- reply{err: err}
+		}
+		return
+	}
+	// Mark the consumer's work before anyone hears back, so WaitIdle after
+	// a successful Ingest always covers these events.
+	p.consumer.wake()
+	p.logDuplicates(events, out)
+	for _, r := range group {
+		k := len(r.events)
+		r.reply <- reply{out: out[:k:k]}
+		out = out[k:]
+	}
+}
+
+// logDuplicates logs each dropped duplicate at debug level.
+func (p *Pipeline) logDuplicates(events []eventagg.Event, out []eventagg.Appended) {
+	if !p.logger.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	for i, a := range out {
+		if a.Duplicate {
+			p.logger.Debug("duplicate dropped", "topic", events[i].Topic, "event_id", events[i].EventID, "seq", a.Seq)
+		}
+	}
+}
