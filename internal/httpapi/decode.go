@@ -182,7 +182,9 @@ func typeError(e *json.UnmarshalTypeError) error {
 	if e.Field == "" {
 		return eventagg.Errorf(eventagg.EINVALID, "event: must be a JSON object, got %s", e.Value)
 	}
-	return eventagg.Errorf(eventagg.EINVALID, "%s: must be a %s, got %s", e.Field, e.Type.Kind(), e.Value)
+	// The {"events": [...]} envelope embeds Input; its name is not a field.
+	field := strings.TrimPrefix(e.Field, "Input.")
+	return eventagg.Errorf(eventagg.EINVALID, "%s: must be a %s, got %s", field, e.Type.Kind(), e.Value)
 }
 
 // syntaxError re-reads the whole document to report the first syntax error

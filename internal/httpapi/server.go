@@ -6,6 +6,7 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/eventagg/eventagg"
@@ -65,14 +66,31 @@ func New(cfg Config) *Server {
 	return &Server{cfg: cfg, logger: cfg.Logger, started: cfg.Now(), window: &window{}}
 }
 
-// Routes returns the handler with every route of the API.
+// Routes returns the handler with every route of the API. Each path also
+// gets a fallback that answers 405 in JSON with an Allow header.
 func (s *Server) Routes() http.Handler {
+	routes := []struct {
+		method, path string
+		handler      http.HandlerFunc
+	}{
+		{"POST", "/publish", s.handlePublish},
+		{"GET", "/events", s.handleEvents},
+		{"GET", "/stats", s.handleStats},
+		{"GET", "/healthz", s.handleHealthz},
+		{"GET", "/readyz", s.handleReadyz},
+	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /publish", s.handlePublish)
-	mux.HandleFunc("GET /events", s.handleEvents)
-	mux.HandleFunc("GET /stats", s.handleStats)
-	mux.HandleFunc("GET /healthz", s.handleHealthz)
-	mux.HandleFunc("GET /readyz", s.handleReadyz)
+	allow := map[string][]string{}
+	for _, rt := range routes {
+		mux.HandleFunc(rt.method+" "+rt.path, rt.handler)
+		allow[rt.path] = append(allow[rt.path], rt.method)
+	}
+	for path, methods := range allow {
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", strings.Join(methods, ", "))
+			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": r.Method + " " + path + ": method not allowed"})
+		})
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no route " + r.Method + " " + r.URL.Path})
 	})

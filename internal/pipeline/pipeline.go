@@ -67,6 +67,9 @@ func Start(store eventagg.Store, cfg Config, logger *slog.Logger) *Pipeline {
 	if cfg.MaxGroup <= 0 {
 		cfg.MaxGroup = DefaultConfig.MaxGroup
 	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	if cfg.ProcessBatch <= 0 {
 		cfg.ProcessBatch = DefaultConfig.ProcessBatch
 	}
