@@ -67,7 +67,7 @@ func TestEventsOrdersAndPaging(t *testing.T) {
 	// Tailing from Last sees what arrives later, even a late event.
 	a.publishOK(ev("o", "e6", "2000-01-01T00:00:00Z"))
 	var tail eventsPage
-	a.get("/events?topic=o&after=" + page.Last).decode(t, &tail)
+	a.get("/events?topic=o&after="+page.Last).decode(t, &tail)
 	if len(tail.Events) != 1 || tail.Events[0].EventID != "e6" || tail.Events[0].Seq != 7 {
 		t.Fatalf("tail %+v", tail.Events)
 	}

@@ -163,7 +163,7 @@ func TestTimestampsNormalisedToUTC(t *testing.T) {
 		id := fmt.Sprint(i)
 		a.publishOK(ev("ts", id, in))
 		var page eventsPage
-		a.get("/events?topic=ts&limit=1&after=" + cursorAfterSeq(t, a, int64(i-1))).decode(t, &page)
+		a.get("/events?topic=ts&limit=1&after="+cursorAfterSeq(t, a, int64(i-1))).decode(t, &page)
 		if len(page.Events) != 1 || page.Events[0].Timestamp != want {
 			t.Errorf("%s: stored %+v, want %s", in, page.Events, want)
 		}
