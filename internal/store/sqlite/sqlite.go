@@ -25,6 +25,8 @@ type Store struct {
 	w    *sql.DB // the one write connection
 	r    *sql.DB // read-only pool
 
+	stmts writeStmts
+
 	// Now returns the commit time stamped on events; tests replace it.
 	Now func() time.Time
 }
@@ -67,6 +69,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 	if err := migrate(ctx, w); err != nil {
+		w.Close()
+		return nil, interpretError(fmt.Errorf("sqlite %s: %w", path, err))
+	}
+	if err := s.prepare(ctx); err != nil {
 		w.Close()
 		return nil, interpretError(fmt.Errorf("sqlite %s: %w", path, err))
 	}
