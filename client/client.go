@@ -1,0 +1,287 @@
+// Package client publishes events to an eventagg server at least once.
+//
+// Retrying is safe because the server deduplicates on (topic, event_id): a
+// batch whose answer was lost is simply sent again, and the events that had
+// been stored come back as "duplicate" with their original seq. So the client
+// retries network errors, timeouts and 429/502/503/504 with exponential
+// back-off and full jitter, honouring Retry-After, and never retries a
+// request the server refused as invalid (400, 413, 415).
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Event is one event to publish. Timestamp is RFC 3339 text (see Time);
+// Payload must be a JSON object.
+type Event struct {
+	Topic     string          `json:"topic"`
+	EventID   string          `json:"event_id"`
+	Timestamp string          `json:"timestamp"`
+	Source    string          `json:"source"`
+	Payload   json.RawMessage `json:"payload"`
+}
+
+// Time formats t the way the server stores it: UTC RFC 3339 with µs.
+func Time(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.999999Z07:00") }
+
+// Verdict is the server's answer for one event.
+type Verdict struct {
+	Index  int    `json:"index"`
+	Status string `json:"status"` // accepted, duplicate or rejected
+	Seq    int64  `json:"seq,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Result is the answer to one Publish.
+type Result struct {
+	Accepted   int       `json:"accepted"`
+	Duplicates int       `json:"duplicates"`
+	Rejected   int       `json:"rejected"`
+	Results    []Verdict `json:"results"`
+	Retries    int       `json:"-"` // how many times the request was sent again
+}
+
+// Error is a request the server refused, or that could not be delivered.
+type Error struct {
+	Status  int    // HTTP status; 0 when no answer came
+	Code    string // the server's error code, from the status
+	Message string
+}
+
+func (e *Error) Error() string {
+	if e.Status == 0 {
+		return e.Message
+	}
+	return fmt.Sprintf("eventagg: %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// codeOf maps a status back to the domain's error code (the server's table
+// lives in internal/httpapi).
+func codeOf(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "invalid"
+	case http.StatusRequestEntityTooLarge:
+		return "too_large"
+	case http.StatusUnsupportedMediaType:
+		return "unsupported"
+	case http.StatusServiceUnavailable, http.StatusTooManyRequests, http.StatusBadGateway, http.StatusGatewayTimeout:
+		return "unavailable"
+	}
+	return "internal"
+}
+
+// Retry configures back-off. Wait before attempt n (n = 1 for the first
+// retry) is a uniformly random duration in [0, min(Max, Base·2^(n-1))] ("full
+// jitter", so many publishers that failed together do not retry together),
+// but at least the server's Retry-After. Retrying stops when the next wait
+// would end past MaxElapsed since the first attempt.
+type Retry struct {
+	Base, Max, MaxElapsed time.Duration
+}
+
+// DefaultRetry: 100 ms doubling to 10 s, giving up after 2 minutes.
+var DefaultRetry = Retry{Base: 100 * time.Millisecond, Max: 10 * time.Second, MaxElapsed: 2 * time.Minute}
+
+// Clock is the client's source of time; tests replace it to check waits
+// without waiting.
+type Clock interface {
+	Now() time.Time
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Client sends events to one eventagg server.
+type Client struct {
+	base   string
+	http   *http.Client
+	retry  Retry
+	clock  Clock
+	jitter func(max time.Duration) time.Duration
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithHTTPClient sets the HTTP client (timeouts, transport).
+func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
+
+// WithRetry sets the back-off policy.
+func WithRetry(r Retry) Option { return func(c *Client) { c.retry = r } }
+
+// WithClock sets the clock used for back-off waits.
+func WithClock(cl Clock) Option { return func(c *Client) { c.clock = cl } }
+
+// WithJitter replaces the random draw in [0, max]; tests make it fixed.
+func WithJitter(f func(max time.Duration) time.Duration) Option {
+	return func(c *Client) { c.jitter = f }
+}
+
+// New returns a client for the server at baseURL (e.g. http://127.0.0.1:8080).
+func New(baseURL string, opts ...Option) *Client {
+	c := &Client{
+		base:  strings.TrimRight(baseURL, "/"),
+		http:  &http.Client{Timeout: 30 * time.Second},
+		retry: DefaultRetry,
+		clock: realClock{},
+		jitter: func(max time.Duration) time.Duration {
+			if max <= 0 {
+				return 0
+			}
+			return rand.N(max + 1)
+		},
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// Publish sends events as one batch and returns the server's verdicts,
+// retrying as described in the package doc.
+func (c *Client) Publish(ctx context.Context, events ...Event) (Result, error) {
+	raws := make([]json.RawMessage, len(events))
+	for i, e := range events {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return Result{}, fmt.Errorf("event %d: %w", i, err)
+		}
+		raws[i] = b
+	}
+	return c.PublishRaw(ctx, raws...)
+}
+
+// PublishRaw sends already encoded events (each a JSON object) as one batch.
+func (c *Client) PublishRaw(ctx context.Context, events ...json.RawMessage) (Result, error) {
+	if len(events) == 0 {
+		return Result{}, nil
+	}
+	size := 2 + len(events)
+	for _, e := range events {
+		size += len(e)
+	}
+	body := make([]byte, 0, size)
+	body = append(body, '[')
+	for i, e := range events {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, e...)
+	}
+	body = append(body, ']')
+	return c.send(ctx, body)
+}
+
+// send posts body until it gets an answer that is not worth retrying.
+func (c *Client) send(ctx context.Context, body []byte) (Result, error) {
+	start := c.clock.Now()
+	for attempt := 0; ; attempt++ {
+		res, retryAfter, err := c.post(ctx, body)
+		if err == nil {
+			res.Retries = attempt
+			return res, nil
+		}
+		var e *Error
+		if errors.As(err, &e) && e.Status != 0 && !retryable(e.Status) {
+			return Result{Retries: attempt}, err
+		}
+		if ctx.Err() != nil {
+			return Result{Retries: attempt}, ctx.Err()
+		}
+		wait := c.backoff(attempt+1, retryAfter)
+		if c.clock.Now().Add(wait).Sub(start) > c.retry.MaxElapsed {
+			return Result{Retries: attempt}, fmt.Errorf("giving up after %d attempts: %w", attempt+1, err)
+		}
+		if err := c.clock.Sleep(ctx, wait); err != nil {
+			return Result{Retries: attempt}, err
+		}
+	}
+}
+
+func retryable(status int) bool {
+	switch status {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// backoff is the wait before retry n: full jitter, at least retryAfter.
+func (c *Client) backoff(n int, retryAfter time.Duration) time.Duration {
+	ceil := c.retry.Max
+	if n-1 < 62 {
+		if d := c.retry.Base << (n - 1); d > 0 && d < ceil {
+			ceil = d
+		}
+	}
+	return max(c.jitter(ceil), retryAfter)
+}
+
+func (c *Client) post(ctx context.Context, body []byte) (Result, time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, "POST", c.base+"/publish", bytes.NewReader(body))
+	if err != nil {
+		return Result{}, 0, &Error{Status: 0, Code: "invalid", Message: err.Error()}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return Result{}, 0, &Error{Message: "deliver: " + err.Error()}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return Result{}, 0, &Error{Message: "read answer: " + err.Error()}
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+			e.Error = strings.TrimSpace(string(data))
+		}
+		return Result{}, parseRetryAfter(resp.Header.Get("Retry-After"), c.clock.Now()),
+			&Error{Status: resp.StatusCode, Code: codeOf(resp.StatusCode), Message: e.Error}
+	}
+	var res Result
+	if err := json.Unmarshal(data, &res); err != nil {
+		return Result{}, 0, &Error{Message: "decode answer: " + err.Error()}
+	}
+	return res, 0, nil
+}
+
+// parseRetryAfter reads delay-seconds or an HTTP date; 0 if absent or bad.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
