@@ -22,12 +22,12 @@ type statsResponse struct {
 	Uptime          float64      `json:"uptime"` // alias kept for publishers' scripts
 	StartedAt       time.Time    `json:"started_at"`
 	Throughput      float64      `json:"throughput_per_second"` // valid events/s over the last minute
-	LatencyMS       latency      `json:"publish_latency_ms"`
+	LatencyMS       latencyMS    `json:"publish_latency_ms"`
 	QueueDepth      int          `json:"queue_depth"`
 	Store           string       `json:"store"`
 }
 
-type latency struct {
+type latencyMS struct {
 	P50 float64 `json:"p50"`
 	P99 float64 `json:"p99"`
 }
@@ -59,7 +59,7 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 		Topics: make([]string, 0, len(st.Topics)), TopicCount: len(st.Topics),
 		PerTopic:      make([]topicStats, 0, len(st.Topics)),
 		UptimeSeconds: up, Uptime: up, StartedAt: s.started.UTC(),
-		Throughput: rate, LatencyMS: latency{P50: ms(p50), P99: ms(p99)},
+		Throughput: rate, LatencyMS: latencyMS{P50: ms(p50), P99: ms(p99)},
 		QueueDepth: s.cfg.Queue.Queued(), Store: s.cfg.StoreName,
 	}
 	for _, t := range st.Topics {

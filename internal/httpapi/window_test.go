@@ -5,18 +5,6 @@ import (
 	"time"
 )
 
-func TestLatencyBuckets(t *testing.T) {
-	// Every latency falls in a bucket whose upper bound is at least it and
-	// at most 25% above it (plus the 1 µs resolution).
-	for us := int64(1); us < 1<<30; us = us*3/2 + 1 {
-		d := time.Duration(us) * time.Microsecond
-		ub := upperBound(bucketOf(d))
-		if ub < d || float64(ub) > float64(d)*1.25+float64(time.Microsecond) {
-			t.Fatalf("%v: bucket %d upper bound %v", d, bucketOf(d), ub)
-		}
-	}
-}
-
 func TestWindowSummary(t *testing.T) {
 	w := &window{}
 	start := time.Unix(1_000_000, 0)
@@ -28,10 +16,10 @@ func TestWindowSummary(t *testing.T) {
 	if rate != 1000.0/60 {
 		t.Errorf("rate %v, want %v", rate, 1000.0/60)
 	}
-	if p50 < time.Millisecond || p50 > 1250*time.Microsecond {
+	if p50 < time.Millisecond || p50 > 1070*time.Microsecond {
 		t.Errorf("p50 %v, want about 1ms", p50)
 	}
-	if p99 < time.Millisecond || p99 > 1250*time.Microsecond {
+	if p99 < time.Millisecond || p99 > 1070*time.Microsecond {
 		t.Errorf("p99 %v, want about 1ms (1 slow request in 100 is beyond p99)", p99)
 	}
 	// A minute later the old slots no longer count.
