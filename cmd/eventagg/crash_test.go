@@ -107,7 +107,7 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 					body, keys := pub.body()
 					req, _ := http.NewRequestWithContext(ctx, "POST", p.url+"/publish", strings.NewReader(body))
 					req.Header.Set("Content-Type", "application/json")
-					resp, err := client.Do(req)
+					resp, err := httpc.Do(req)
 					if err != nil {
 						continue // killed: unacknowledged, the batch is sent again next round
 					}
@@ -190,7 +190,7 @@ func TestSIGTERMDrains(t *testing.T) {
 	pub := &publisher{id: 1}
 	for i := 0; i < 20; i++ {
 		body, _ := pub.body()
-		resp, err := client.Post(p.url+"/publish", "application/json", strings.NewReader(body))
+		resp, err := httpc.Post(p.url+"/publish", "application/json", strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -42,7 +42,8 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code)
 const usage = `eventagg — a durable, deduplicating event aggregator
 
 Usage:
-  eventagg serve [flags]     run the HTTP service (embedded SQLite by default)
+  eventagg serve [flags]            run the HTTP service (embedded SQLite by default)
+  eventagg publish [flags] [FILE]   publish events from files or stdin (JSON array or NDJSON)
 
 Run 'eventagg COMMAND --help' for the flags of a command.
 `
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], getenv, stderr)
+	case "publish":
+		return publish(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "eventagg", version)
 		return nil

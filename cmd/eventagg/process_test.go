@@ -124,11 +124,11 @@ func (p *proc) terminate() error {
 	}
 }
 
-var client = &http.Client{Timeout: 30 * time.Second}
+var httpc = &http.Client{Timeout: 30 * time.Second}
 
 func (p *proc) getJSON(path string, v any) {
 	p.t.Helper()
-	resp, err := client.Get(p.url + path)
+	resp, err := httpc.Get(p.url + path)
 	if err != nil {
 		p.t.Fatal(err)
 	}
