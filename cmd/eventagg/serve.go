@@ -88,9 +88,70 @@ func openStore(ctx context.Context, c serveConfig) (eventagg.Store, string, erro
 	return s, "sqlite:" + path, nil
 }
 
-// serve runs the service until ctx ends (SIGINT/SIGTERM), then drains: the
-// listener stops, requests in flight are answered, the queue is committed,
-// the consumer catches up, and the store is closed.
+// service is a running eventagg: store, pipeline and HTTP server. serve
+// runs one until a signal; bench --embedded runs one beside its load.
+type service struct {
+	store  eventagg.Store
+	pipe   *pipeline.Pipeline
+	srv    *http.Server
+	ln     net.Listener
+	name   string
+	logger *slog.Logger
+	served chan error
+}
+
+// startService opens the store and starts serving on c.addr.
+func startService(ctx context.Context, c serveConfig, logger *slog.Logger) (*service, error) {
+	store, name, err := openStore(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("--addr %s: %w", c.addr, err)
+	}
+	pipe := pipeline.Start(store, pipeline.Config{MaxQueued: c.maxQueued}, logger)
+	api := httpapi.New(httpapi.Config{
+		Ingester: pipe, Store: store, Queue: pipe, Logger: logger,
+		MaxBodyBytes: int64(c.maxBody), MaxEvents: c.maxEvents, StoreName: name,
+	})
+	s := &service{store: store, pipe: pipe, ln: ln, name: name, logger: logger, served: make(chan error, 1)}
+	s.srv = &http.Server{
+		Handler:           api.Routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	logger.Info("eventagg listening", "addr", ln.Addr().String(), "store", name, "version", version)
+	go func() { s.served <- s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// URL is the service's base URL, e.g. http://127.0.0.1:8080.
+func (s *service) URL() string { return "http://" + s.ln.Addr().String() }
+
+// stop drains: the listener stops, requests in flight are answered, the
+// queue is committed, the consumer catches up, and the store is closed.
+func (s *service) stop(timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var err error
+	if serr := s.srv.Shutdown(ctx); serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		err = fmt.Errorf("http shutdown: %w", serr)
+	}
+	if perr := s.pipe.Close(ctx); perr != nil {
+		err = errors.Join(err, fmt.Errorf("pipeline shutdown: %w", perr))
+	}
+	if cerr := s.store.Close(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("close store: %w", cerr))
+	}
+	return err
+}
+
+// serve runs the service until ctx ends (SIGINT/SIGTERM), then drains.
 func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	c, err := parseServe(args, getenv, stderr)
 	if err != nil {
@@ -100,48 +161,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return err
 	}
-	store, storeName, err := openStore(ctx, c)
+	s, err := startService(ctx, c, logger)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-
-	pipe := pipeline.Start(store, pipeline.Config{MaxQueued: c.maxQueued}, logger)
-	api := httpapi.New(httpapi.Config{
-		Ingester: pipe, Store: store, Queue: pipe, Logger: logger,
-		MaxBodyBytes: int64(c.maxBody), MaxEvents: c.maxEvents, StoreName: storeName,
-	})
-	ln, err := net.Listen("tcp", c.addr)
-	if err != nil {
-		pipe.Close(context.Background())
-		return fmt.Errorf("--addr %s: %w", c.addr, err)
-	}
-	srv := &http.Server{
-		Handler:           api.Routes(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute,
-		WriteTimeout:      2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	logger.Info("eventagg listening", "addr", ln.Addr().String(), "store", storeName, "version", version)
-
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
 	select {
-	case err = <-served:
+	case err = <-s.served:
 		err = fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 		logger.Info("shutting down: draining requests, queue and consumer")
 	}
-
-	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
-	defer cancel()
-	if serr := srv.Shutdown(sctx); serr != nil && !errors.Is(serr, http.ErrServerClosed) {
-		err = errors.Join(err, fmt.Errorf("http shutdown: %w", serr))
-	}
-	if perr := pipe.Close(sctx); perr != nil {
-		err = errors.Join(err, fmt.Errorf("pipeline shutdown: %w", perr))
+	if serr := s.stop(c.shutdownTimeout); serr != nil {
+		err = errors.Join(err, serr)
 	}
 	if err == nil {
 		logger.Info("stopped cleanly")
