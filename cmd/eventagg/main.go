@@ -44,6 +44,7 @@ const usage = `eventagg — a durable, deduplicating event aggregator
 Usage:
   eventagg serve [flags]            run the HTTP service (embedded SQLite by default)
   eventagg publish [flags] [FILE]   publish events from files or stdin (JSON array or NDJSON)
+  eventagg bench [flags]            load a server (or --embedded) and measure it
 
 Run 'eventagg COMMAND --help' for the flags of a command.
 `
@@ -58,6 +59,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], getenv, stderr)
+	case "bench":
+		return bench(ctx, args[1:], getenv, stdout, stderr)
 	case "publish":
 		return publish(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "version", "--version":

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func runBench(t *testing.T, args ...string) (benchReport, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), append([]string{"bench", "--json"}, args...), env(nil), nil, &out, &errOut)
+	var r benchReport
+	if out.Len() > 0 {
+		if jerr := json.Unmarshal(out.Bytes(), &r); jerr != nil {
+			t.Fatalf("bench output is not JSON: %v\n%s", jerr, out.String())
+		}
+	}
+	return r, errOut.String(), err
+}
+
+func TestBenchEmbeddedCountsMatch(t *testing.T) {
+	for _, args := range [][]string{
+		{"--events", "3000", "--batch", "50", "--concurrency", "4", "--id", "sortable"},
+		{"--events", "400", "--batch", "1", "--concurrency", "8", "--duplicate-rate", "0.5"},
+		{"--events", "600", "--batch", "20", "--concurrency", "2", "--rate", "20000"},
+	} {
+		r, stderr, err := runBench(t, append([]string{"--embedded"}, args...)...)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, stderr)
+		}
+		dups := r.Expected["duplicate_dropped"]
+		if len(r.Mismatches) != 0 || r.StatsDelta["received"] != int64(r.Events) || r.StatsDelta["duplicate_dropped"] != dups ||
+			r.StatsDelta["unique_processed"] != int64(r.Events)-dups || r.Failed != 0 || r.EventsPerSec <= 0 ||
+			r.LatencyMS.P50 <= 0 || r.LatencyMS.P99 < r.LatencyMS.P50 || r.LatencyMS.Max < r.LatencyMS.P99 {
+			t.Fatalf("%v: report %+v", args, r)
+		}
+		if r.DupRateSent != r.DupRateReported {
+			t.Fatalf("%v: duplicates sent %.3f, reported %.3f", args, r.DupRateSent, r.DupRateReported)
+		}
+	}
+}
+
+// A server whose counters do not move must fail the run, naming what differs.
+func TestBenchDetectsStatsMismatch(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stats" {
+			fmt.Fprint(w, `{"received":5,"duplicate_dropped":0,"unique_processed":5,"rejected":0,"pending":0}`)
+			return
+		}
+		var events []json.RawMessage
+		json.NewDecoder(r.Body).Decode(&events)
+		var res strings.Builder
+		res.WriteString(`{"accepted":` + fmt.Sprint(len(events)) + `,"results":[`)
+		for i := range events {
+			if i > 0 {
+				res.WriteString(",")
+			}
+			fmt.Fprintf(&res, `{"index":%d,"status":"accepted","seq":%d}`, i, i+1)
+		}
+		res.WriteString("]}")
+		fmt.Fprint(w, res.String())
+	}))
+	defer srv.Close()
+	r, _, err := runBench(t, "--url", srv.URL, "--events", "100", "--batch", "10")
+	var exit exitError
+	if !errors.As(err, &exit) || exit.code != 1 || len(r.Mismatches) == 0 || !strings.Contains(r.Mismatches[0], "received: server counted 0, bench sent 100") {
+		t.Fatalf("err %v, mismatches %v", err, r.Mismatches)
+	}
+}
+
+func TestBenchFlagErrors(t *testing.T) {
+	for args, want := range map[string]string{
+		"":                              "give --url",
+		"--embedded --url http://x":     "exclude each other",
+		"--embedded --duplicate-rate 1": "--duplicate-rate",
+		"--embedded --id uuid":          "--id must be random or sortable",
+		"--embedded --concurrency 0":    "--concurrency must be greater than 0",
+	} {
+		_, _, err := runBench(t, strings.Fields(args)...)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", args, err, want)
+		}
+	}
+}
