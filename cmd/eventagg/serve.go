@@ -14,6 +14,7 @@ import (
 	"github.com/eventagg/eventagg"
 	"github.com/eventagg/eventagg/internal/httpapi"
 	"github.com/eventagg/eventagg/internal/pipeline"
+	"github.com/eventagg/eventagg/internal/store/postgres"
 	"github.com/eventagg/eventagg/internal/store/sqlite"
 )
 
@@ -32,7 +33,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	var c serveConfig
 	addr := fs.String("addr", "EVENTAGG_ADDR", ":8080", "address to listen on")
 	db := fs.String("db", "EVENTAGG_DB", "./eventagg.db", "SQLite database file (created if missing)")
-	store := fs.String("store", "EVENTAGG_STORE", "", "store URL; overrides --db (sqlite:PATH)")
+	store := fs.String("store", "EVENTAGG_STORE", "", "store URL: postgres://user@host/db for replicas on PostgreSQL, or sqlite:PATH; overrides --db")
 	maxBody := fs.Int("max-body-bytes", "EVENTAGG_MAX_BODY_BYTES", httpapi.DefaultMaxBodyBytes, "largest /publish body in bytes (larger: 413)")
 	maxEvents := fs.Int("max-events", "EVENTAGG_MAX_EVENTS", httpapi.DefaultMaxEvents, "most events in one /publish request (more: 413)")
 	maxQueued := fs.Int("max-queued", "EVENTAGG_MAX_QUEUED", pipeline.DefaultConfig.MaxQueued, "most events waiting to be committed (more: 503 with Retry-After)")
@@ -71,15 +72,24 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format: %q is not text or json", format)
 }
 
-// openStore opens the store the configuration names.
+// openStore opens the store the configuration names: --store (a
+// postgres:// URL or sqlite:PATH) or else the SQLite file --db.
 func openStore(ctx context.Context, c serveConfig) (eventagg.Store, string, error) {
 	path := c.db
 	if c.store != "" {
 		scheme, rest, _ := strings.Cut(c.store, ":")
-		if scheme != "sqlite" {
-			return nil, "", fmt.Errorf("--store %q: unsupported store; use sqlite:PATH", c.store)
+		switch scheme {
+		case "postgres", "postgresql":
+			s, err := postgres.Open(ctx, c.store)
+			if err != nil {
+				return nil, "", fmt.Errorf("open PostgreSQL store: %w (check --store / EVENTAGG_STORE and that the server is up)", err)
+			}
+			return s, s.String(), nil
+		case "sqlite":
+			path = rest
+		default:
+			return nil, "", fmt.Errorf("--store %q: unsupported store; use postgres://… or sqlite:PATH", c.store)
 		}
-		path = rest
 	}
 	s, err := sqlite.Open(ctx, path)
 	if err != nil {

@@ -66,6 +66,11 @@ const retryDelay = 500 * time.Millisecond
 // applies many groups per transaction, for at most this much extra lag.
 const pace = 20 * time.Millisecond
 
+// poll is how often an idle consumer looks for work it was not woken for:
+// events committed by another replica on a shared database. Correctness
+// never depends on it; it only bounds their processing lag.
+const poll = time.Second
+
 func (c *consumer) run() {
 	defer close(c.done)
 	for {
@@ -97,6 +102,7 @@ func (c *consumer) run() {
 		c.mu.Unlock()
 		select {
 		case <-c.wakeCh:
+		case <-time.After(poll):
 		case <-c.stopCh:
 			c.drain()
 			return

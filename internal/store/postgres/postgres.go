@@ -1,0 +1,151 @@
+// Package postgres is the store for several replicas on one PostgreSQL
+// database. Every guarantee of the embedded store holds across replicas:
+// per-topic row locks serialise the writers of one topic (gap-free seq), the
+// dedup key is a unique constraint, the consumer takes a per-topic lease with
+// FOR UPDATE SKIP LOCKED, and counters are sharded rows.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"time"
+
+	"github.com/eventagg/eventagg"
+	"github.com/eventagg/eventagg/internal/store/migrations"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+const counterShards = 16
+
+// Store is the PostgreSQL implementation of eventagg.Store.
+type Store struct {
+	pool *pgxpool.Pool
+	name string
+	// Now returns the commit time stamped on events; tests replace it.
+	Now func() time.Time
+}
+
+var _ eventagg.Store = (*Store)(nil)
+
+// Open connects to the database at url (postgres://…) and brings its schema
+// up to date. The pool reconnects by itself when the server comes back.
+func Open(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: bad URL: %w", err)
+	}
+	cfg.MaxConns = max(cfg.MaxConns, 8)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	s := &Store{pool: pool, name: "postgres://" + cfg.ConnConfig.Host + "/" + cfg.ConnConfig.Database, Now: time.Now}
+	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, interpretError(fmt.Errorf("postgres %s: %w", s.name, err))
+	}
+	return s, nil
+}
+
+// String names the store for logs, without credentials.
+func (s *Store) String() string { return s.name }
+
+// migrate applies what the schema lacks, under an advisory lock so that
+// replicas starting together run each migration once; each migration and
+// its version row commit together.
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := migrations.Load(migrationFS, "migrations")
+	if err != nil {
+		return err
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	const lockKey = 0x6576656e74616767 // "eventagg"
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, int64(lockKey)); err != nil {
+		return fmt.Errorf("advisory lock: %w", err)
+	}
+	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, int64(lockKey))
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return err
+	}
+	var have int
+	if err := conn.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+		return err
+	}
+	pending, err := migrations.Pending(ms, have)
+	if err != nil {
+		return err
+	}
+	for _, m := range pending {
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migration %s: %w", m.Name, err)
+		}
+	}
+	return nil
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return interpretError(s.pool.Ping(ctx))
+}
+
+// Close closes the pool.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// shard picks a counter row for one transaction.
+func shard() int { return rand.IntN(counterShards) }
+
+// interpretError turns connection failures and SQLSTATE classes (never
+// message text) into domain errors: "unavailable" means retry later.
+func interpretError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pgErr *pgconn.PgError
+	var netErr net.Error
+	var connErr *pgconn.ConnectError
+	msg := ""
+	switch {
+	case errors.As(err, &pgErr):
+		switch {
+		case pgErr.Code == "53100":
+			msg = "store unavailable: database disk full"
+		case pgErr.Code[:2] == "08", pgErr.Code[:2] == "53", pgErr.Code[:2] == "57":
+			// connection exception, insufficient resources, operator
+			// intervention (shutdown, restart)
+			msg = "store unavailable: database is not accepting work"
+		case pgErr.Code == "40001", pgErr.Code == "40P01":
+			msg = "store unavailable: transaction conflict, retry"
+		default:
+			return err
+		}
+	case errors.As(err, &connErr), errors.As(err, &netErr), pgconn.SafeToRetry(err):
+		msg = "store unavailable: cannot reach the database"
+	default:
+		return err
+	}
+	return fmt.Errorf("%w (%w)", &eventagg.Error{Code: eventagg.EUNAVAILABLE, Message: msg}, err)
+}
