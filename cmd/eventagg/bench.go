@@ -33,7 +33,7 @@ func parseBench(args []string, getenv func(string) string, stderr io.Writer) (be
 	fs := newFlagSet("bench", getenv)
 	fs.SetOutput(stderr)
 	var c benchConfig
-	url := fs.String("url", "EVENTAGG_URL", "", "server to load (or --embedded)")
+	url := fs.String("url", "EVENTAGG_URL", "", "server to load, or several replicas comma-separated (publishers spread over them); or --embedded")
 	embedded := fs.FlagSet.Bool("embedded", false, "start a server in this process on a temporary SQLite file (see --db)")
 	db := fs.String("db", "", "", "with --embedded: SQLite file to use and keep (default: a temporary file)")
 	events := fs.Int("events", "", 100_000, "events to send (ignored with --duration)")
@@ -191,13 +191,17 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		url = svc.URL()
 	}
 	httpc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: c.conc, MaxConnsPerHost: c.conc}}
+	var clients []*client.Client
+	for _, u := range strings.Split(url, ",") {
+		clients = append(clients, client.New(strings.TrimSpace(u), client.WithHTTPClient(httpc)))
+	}
+	url = strings.TrimSpace(strings.Split(url, ",")[0]) // replicas share a store: any one's /stats will do
 	before, err := getStats(ctx, httpc, url)
 	if err != nil {
 		return err
 	}
 
 	gen := newGenerator(c)
-	cl := client.New(url, client.WithHTTPClient(httpc))
 	limit := c.events
 	if c.duration > 0 {
 		limit = 0
@@ -219,6 +223,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	var wg sync.WaitGroup
 	for w := 0; w < c.conc; w++ {
 		wg.Add(1)
+		cl := clients[w%len(clients)]
 		go func() {
 			defer wg.Done()
 			var h latency.Histogram
