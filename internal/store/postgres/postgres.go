@@ -10,8 +10,10 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/eventagg/eventagg"
@@ -142,7 +144,11 @@ func interpretError(err error) error {
 		default:
 			return err
 		}
-	case errors.As(err, &connErr), errors.As(err, &netErr), pgconn.SafeToRetry(err):
+	case errors.As(err, &connErr), errors.As(err, &netErr), pgconn.SafeToRetry(err), pgconn.Timeout(err),
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EPIPE):
+		// The connection broke: the server restarted, or the network
+		// between us did.
 		msg = "store unavailable: cannot reach the database"
 	default:
 		return err

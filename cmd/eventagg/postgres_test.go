@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eventagg/eventagg/internal/store/postgres/pgtest"
+)
+
+// cutProxy forwards TCP to PostgreSQL until cut, when it drops every
+// connection and refuses new ones, as a database restart looks to a client.
+type cutProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	down   bool
+	conns  []net.Conn
+}
+
+func newCutProxy(t *testing.T, target string) *cutProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close(); p.cut() })
+	go p.serve()
+	return p
+}
+
+func (p *cutProxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.down {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		p.conns = append(p.conns, c, up)
+		p.mu.Unlock()
+		go func() { io.Copy(up, c); up.Close() }()
+		go func() { io.Copy(c, up); c.Close() }()
+	}
+}
+
+func (p *cutProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = true
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *cutProxy) restore() {
+	p.mu.Lock()
+	p.down = false
+	p.mu.Unlock()
+}
+
+// While PostgreSQL cannot be reached, /publish answers 503 with Retry-After
+// and /readyz fails; when it is back, the service recovers by itself and
+// nothing acknowledged before is lost.
+func TestPostgresOutageAnswers503AndRecovers(t *testing.T) {
+	dbURL := pgtest.FreshSchema(t)
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newCutProxy(t, u.Host)
+	u.Host = proxy.ln.Addr().String()
+	q := u.Query()
+	q.Set("connect_timeout", "2")
+	u.RawQuery = q.Encode()
+
+	svc, err := startService(context.Background(), serveConfig{addr: "127.0.0.1:0", store: u.String(), maxBody: 1 << 20, maxEvents: 100, maxQueued: 1000},
+		slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.stop(10 * time.Second)
+	post := func(id string) (int, string) {
+		resp, err := httpc.Post(svc.URL()+"/publish", "application/json", strings.NewReader(line("pg", id)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Retry-After")
+	}
+	if code, _ := post("before"); code != 200 {
+		t.Fatalf("before the outage: %d", code)
+	}
+	proxy.cut()
+	if code, retry := post("during"); code != 503 || retry == "" {
+		t.Fatalf("during the outage: %d, Retry-After %q", code, retry)
+	}
+	if resp, err := httpc.Get(svc.URL() + "/readyz"); err != nil || resp.StatusCode != 503 {
+		t.Fatalf("readyz during the outage: %v %v", resp.StatusCode, err)
+	}
+	proxy.restore()
+	waitFor(t, func() bool { code, _ := post("after"); return code == 200 })
+	p := &proc{t: t, url: svc.URL()}
+	var ids []string
+	for _, e := range p.listAll("pg") {
+		ids = append(ids, e.EventID)
+	}
+	if got := strings.Join(ids, " "); got != "before after" && got != "before during after" {
+		t.Fatalf("stored %q", got)
+	}
+}
+
+// Eight publishers send batches whose ids overlap (repeats across
+// publishers) to two replicas at once: every request gets 200. No deadlock,
+// serialization or unique-violation error ever reaches a publisher.
+func TestPostgresOverlappingBatchesAllSucceed(t *testing.T) {
+	dbURL := pgtest.FreshSchema(t)
+	var svcs []*service
+	for i := 0; i < 2; i++ {
+		svc, err := startService(context.Background(), serveConfig{addr: "127.0.0.1:0", store: dbURL, maxBody: 16 << 20, maxEvents: 10000, maxQueued: 100000},
+			slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer svc.stop(10 * time.Second)
+		svcs = append(svcs, svc)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			pub := &publisher{id: i}
+			for b := 0; b < 15; b++ {
+				body, _ := pub.body()
+				resp, err := httpc.Post(svcs[i%2].URL()+"/publish", "application/json", strings.NewReader(body))
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				msg, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					errs <- string(msg)
+					return
+				}
+				pub.batch++
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}
