@@ -116,4 +116,3 @@ func BenchmarkAppend(b *testing.B) {
 		})
 	}
 }
-
