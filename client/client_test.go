@@ -123,7 +123,8 @@ func TestRefusalsAreNotRetried(t *testing.T) {
 // faultServer sits in front of the real service. Per request, in order, it
 // applies the next fault of its script: "drop-after" forwards the request
 // (so the events are stored) and then kills the connection before the
-// answer; "503" answers 503 with Retry-After: 3; "ok" forwards normally.
+// answer; "slow" stores and then answers only after the client timed out;
+// "503" answers 503 with Retry-After: 3; "ok" forwards normally.
 type faultServer struct {
 	h      http.Handler
 	mu     sync.Mutex
@@ -143,6 +144,13 @@ func (f *faultServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "503":
 		w.Header().Set("Retry-After", "3")
 		http.Error(w, `{"error":"ingest queue is full, retry later"}`, 503)
+	case "slow":
+		// Store the events, then answer too late for the client's timeout.
+		f.h.ServeHTTP(httptest.NewRecorder(), r)
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
 	case "drop-after":
 		f.h.ServeHTTP(httptest.NewRecorder(), r)
 		conn, _, err := http.NewResponseController(w).Hijack()
@@ -333,5 +341,23 @@ func TestIDsSortByCreationAndAreUnique(t *testing.T) {
 	time.Sleep(2 * time.Millisecond)
 	if b := g2.New(); b <= a {
 		t.Fatalf("%s made later than %s sorts before it", b, a)
+	}
+}
+
+// A server that stores the batch but answers after the client's timeout
+// makes the client retry; the retry finds the events already stored.
+func TestTimeoutIsRetried(t *testing.T) {
+	h, list := server(t)
+	f := &faultServer{h: h, script: []string{"slow", "ok"}}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	clock := &fakeClock{now: time.Unix(0, 0)}
+	c := client.New(srv.URL, client.WithClock(clock), client.WithHTTPClient(&http.Client{Timeout: 300 * time.Millisecond}))
+	res, err := c.Publish(context.Background(), ev("slow", "1"))
+	if err != nil || res.Retries != 1 || res.Duplicates != 1 || res.Results[0].Seq != 1 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if ids := list("slow"); fmt.Sprint(ids) != "[1]" {
+		t.Fatalf("stored %v", ids)
 	}
 }
