@@ -94,13 +94,8 @@ func TestPublishAgainstRealServer(t *testing.T) {
 }
 
 func TestRefusalsAreNotRetried(t *testing.T) {
-	var hits atomic.Int32
 	h, _ := server(t)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		h.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
+	srv, hits := countingServer(t, h)
 	clock := &fakeClock{now: time.Unix(0, 0)}
 	c := client.New(srv.URL, client.WithClock(clock))
 	_, err := c.Publish(context.Background(), client.Event{Topic: "bad topic"})
@@ -249,14 +244,20 @@ func TestNetworkErrorsAreRetriedUntilContextEnds(t *testing.T) {
 	}
 }
 
-func TestPublisherBatchesAndDeliversOnClose(t *testing.T) {
-	h, list := server(t)
+// countingServer serves h and counts the requests it gets.
+func countingServer(t *testing.T, h http.Handler) (*httptest.Server, *atomic.Int32) {
 	var requests atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
 		h.ServeHTTP(w, r)
 	}))
-	defer srv.Close()
+	t.Cleanup(srv.Close)
+	return srv, &requests
+}
+
+func TestPublisherBatchesAndDeliversOnClose(t *testing.T) {
+	h, list := server(t)
+	srv, requests := countingServer(t, h)
 	p := client.New(srv.URL).NewPublisher(client.Batching{MaxEvents: 3, Interval: -1})
 	for i := 0; i < 7; i++ {
 		if err := p.Add(context.Background(), ev("p", fmt.Sprint(i))); err != nil {
@@ -282,12 +283,7 @@ func TestPublisherBatchesAndDeliversOnClose(t *testing.T) {
 
 func TestPublisherFlushesBySize(t *testing.T) {
 	h, _ := server(t)
-	var requests atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		requests.Add(1)
-		h.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
+	srv, requests := countingServer(t, h)
 	p := client.New(srv.URL).NewPublisher(client.Batching{MaxEvents: 1000, MaxBytes: 1000, Interval: -1})
 	for i := 0; i < 20; i++ { // each event encodes to about 150 bytes
 		if err := p.Add(context.Background(), ev("s", fmt.Sprint(i))); err != nil {

@@ -54,13 +54,7 @@ func (s *Store) Events(ctx context.Context, q eventagg.EventQuery) (eventagg.Eve
 		}
 		e.Timestamp, e.ReceivedAt, e.Payload = fromMicros(ts), fromMicros(recv), payload
 		page.Events = append(page.Events, e)
-		page.Last = eventagg.Cursor{Order: q.Order, Global: global, Pos: e.Seq}
-		if global {
-			page.Last.Pos = id
-		}
-		if q.Order == eventagg.ByTime {
-			page.Last.Time = ts
-		}
+		page.Last = q.CursorAfter(e, id)
 	}
 	return page, interpretError(rows.Err())
 }

@@ -63,13 +63,7 @@ func (s *Store) events(ctx context.Context, q eventagg.EventQuery) (eventagg.Eve
 		}
 		e.Timestamp, e.ReceivedAt, e.Payload = fromMicros(ts), fromMicros(recv), payload
 		page.Events = append(page.Events, e)
-		page.Last = eventagg.Cursor{Order: q.Order, Global: global, Pos: e.Seq}
-		if global {
-			page.Last.Pos = lastID
-		}
-		if q.Order == eventagg.ByTime {
-			page.Last.Time = ts
-		}
+		page.Last = q.CursorAfter(e, lastID)
 	}
 	if err := rows.Err(); err != nil {
 		return eventagg.EventPage{}, err
