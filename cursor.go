@@ -91,12 +91,11 @@ func (c Cursor) Check(order Order, global bool) error {
 	return nil
 }
 
-// CursorAfter returns the cursor that follows e in the listing q. pos is e's
-// global position in the store, used by the all-topics listing.
-func (q EventQuery) CursorAfter(e StoredEvent, pos int64) Cursor {
+// CursorAfter returns the cursor that follows e in the listing q.
+func (q EventQuery) CursorAfter(e StoredEvent) Cursor {
 	c := Cursor{Order: q.Order, Global: q.Topic == "", Pos: e.Seq}
 	if c.Global {
-		c.Pos = pos
+		c.Pos = e.Position
 	}
 	if q.Order == ByTime {
 		c.Time = e.Timestamp.UnixMicro()

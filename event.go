@@ -24,6 +24,9 @@ type StoredEvent struct {
 	Event
 	Seq        int64     `json:"seq"`
 	ReceivedAt time.Time `json:"received_at"`
+	// Position is the event's place in the store's all-topics order; the
+	// cursors of that listing are made from it.
+	Position int64 `json:"-"`
 }
 
 // Input is an event as a publisher sent it, before validation. Timestamp is

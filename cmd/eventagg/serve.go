@@ -23,6 +23,7 @@ type serveConfig struct {
 	addr, db, store      string
 	maxBody              int
 	maxEvents, maxQueued int
+	maxSubscribers       int
 	logLevel, logFormat  string
 	shutdownTimeout      time.Duration
 }
@@ -37,6 +38,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	maxBody := fs.Int("max-body-bytes", "EVENTAGG_MAX_BODY_BYTES", httpapi.DefaultMaxBodyBytes, "largest /publish body in bytes (larger: 413)")
 	maxEvents := fs.Int("max-events", "EVENTAGG_MAX_EVENTS", httpapi.DefaultMaxEvents, "most events in one /publish request (more: 413)")
 	maxQueued := fs.Int("max-queued", "EVENTAGG_MAX_QUEUED", pipeline.DefaultConfig.MaxQueued, "most events waiting to be committed (more: 503 with Retry-After)")
+	maxSubs := fs.Int("max-subscribers", "EVENTAGG_MAX_SUBSCRIBERS", httpapi.DefaultMaxSubscribers, "most concurrent /subscribe streams (more: 503)")
 	logLevel := fs.String("log-level", "EVENTAGG_LOG_LEVEL", "info", "log level: debug, info, warn or error (duplicates are logged at debug)")
 	logFormat := fs.String("log-format", "EVENTAGG_LOG_FORMAT", "text", "log format: text or json")
 	fs.Usage = func() {
@@ -47,8 +49,8 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 		return c, err
 	}
 	c = serveConfig{addr: *addr, db: *db, store: *store, maxBody: *maxBody, maxEvents: *maxEvents,
-		maxQueued: *maxQueued, logLevel: *logLevel, logFormat: *logFormat, shutdownTimeout: 30 * time.Second}
-	if err := positive(map[string]int{"max-body-bytes": c.maxBody, "max-events": c.maxEvents, "max-queued": c.maxQueued}); err != nil {
+		maxQueued: *maxQueued, maxSubscribers: *maxSubs, logLevel: *logLevel, logFormat: *logFormat, shutdownTimeout: 30 * time.Second}
+	if err := positive(map[string]int{"max-body-bytes": c.maxBody, "max-events": c.maxEvents, "max-queued": c.maxQueued, "max-subscribers": c.maxSubscribers}); err != nil {
 		return c, err
 	}
 	if c.maxQueued < c.maxEvents {
@@ -123,8 +125,9 @@ func startService(ctx context.Context, c serveConfig, logger *slog.Logger) (*ser
 	}
 	pipe := pipeline.Start(store, pipeline.Config{MaxQueued: c.maxQueued}, logger)
 	api := httpapi.New(httpapi.Config{
-		Ingester: pipe, Store: store, Queue: pipe, Logger: logger,
+		Ingester: pipe, Store: store, Queue: pipe, Notifier: pipe, Logger: logger,
 		MaxBodyBytes: int64(c.maxBody), MaxEvents: c.maxEvents, StoreName: name,
+		MaxSubscribers: c.maxSubscribers,
 	})
 	s := &service{store: store, pipe: pipe, ln: ln, name: name, logger: logger, served: make(chan error, 1)}
 	s.srv = &http.Server{
@@ -135,6 +138,7 @@ func startService(ctx context.Context, c serveConfig, logger *slog.Logger) (*ser
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	s.srv.RegisterOnShutdown(api.CloseStreams)
 	logger.Info("eventagg listening", "addr", ln.Addr().String(), "store", name, "version", version)
 	go func() { s.served <- s.srv.Serve(ln) }()
 	return s, nil

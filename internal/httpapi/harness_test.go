@@ -24,6 +24,7 @@ type app struct {
 	t    *testing.T
 	path string
 	srv  *httptest.Server
+	api  *httpapi.Server
 	pipe *pipeline.Pipeline
 	st   *sqlite.Store
 }
@@ -44,8 +45,9 @@ func (a *app) start(cfg httpapi.Config) {
 	}
 	a.st = st
 	a.pipe = pipeline.Start(st, pipeline.Config{}, nil)
-	cfg.Ingester, cfg.Store, cfg.Queue = a.pipe, st, a.pipe
-	a.srv = httptest.NewServer(httpapi.New(cfg).Routes())
+	cfg.Ingester, cfg.Store, cfg.Queue, cfg.Notifier = a.pipe, st, a.pipe, a.pipe
+	a.api = httpapi.New(cfg)
+	a.srv = httptest.NewServer(a.api.Routes())
 }
 
 // stop shuts down like SIGTERM does: server, then pipeline, then store.
@@ -53,6 +55,7 @@ func (a *app) stop() {
 	if a.srv == nil {
 		return
 	}
+	a.api.CloseStreams()
 	a.srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/eventagg/eventagg"
@@ -23,11 +24,17 @@ type Config struct {
 	Ingester eventagg.Ingester
 	Store    eventagg.Store // for reads: events, stats, ping
 	Queue    Queue
+	Notifier Notifier // wakes subscribers at commits; optional
 	Logger   *slog.Logger
 
 	MaxBodyBytes int64 // largest /publish body
 	MaxEvents    int   // most events in one /publish request
-	StoreName    string
+	// MaxSubscribers bounds concurrent /subscribe streams; beyond it, 503.
+	MaxSubscribers int
+	// Heartbeat is the interval of SSE comment lines that keep proxies
+	// from closing idle streams.
+	Heartbeat time.Duration
+	StoreName string
 
 	// Now is the clock for uptime and windows; tests may replace it.
 	Now func() time.Time
@@ -47,6 +54,10 @@ type Server struct {
 	logger  *slog.Logger
 	started time.Time
 	window  *window
+
+	subscribers chan struct{} // one token per open stream
+	closing     chan struct{} // closed by CloseStreams
+	closeOnce   sync.Once
 }
 
 // New returns a Server; zero limits take their defaults.
@@ -57,13 +68,20 @@ func New(cfg Config) *Server {
 	if cfg.MaxEvents <= 0 {
 		cfg.MaxEvents = DefaultMaxEvents
 	}
+	if cfg.MaxSubscribers <= 0 {
+		cfg.MaxSubscribers = DefaultMaxSubscribers
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = DefaultHeartbeat
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, logger: cfg.Logger, started: cfg.Now(), window: &window{}}
+	return &Server{cfg: cfg, logger: cfg.Logger, started: cfg.Now(), window: &window{},
+		subscribers: make(chan struct{}, cfg.MaxSubscribers), closing: make(chan struct{})}
 }
 
 // Routes returns the handler with every route of the API. Each path also
@@ -78,6 +96,7 @@ func (s *Server) Routes() http.Handler {
 		{"GET", "/stats", s.handleStats},
 		{"GET", "/healthz", s.handleHealthz},
 		{"GET", "/readyz", s.handleReadyz},
+		{"GET", "/subscribe", s.handleSubscribe},
 	}
 	mux := http.NewServeMux()
 	allow := map[string][]string{}

@@ -43,6 +43,9 @@ type Pipeline struct {
 
 	consumer   *consumer
 	writerDone chan struct{}
+
+	notifyMu sync.Mutex
+	notify   chan struct{} // closed and replaced at every successful commit
 }
 
 // request is one Ingest call waiting for its group to commit.
@@ -82,6 +85,7 @@ func Start(store eventagg.Store, cfg Config, logger *slog.Logger) *Pipeline {
 		reqs:       make(chan *request, cfg.MaxQueued),
 		consumer:   newConsumer(store, cfg.ProcessBatch, logger),
 		writerDone: make(chan struct{}),
+		notify:     make(chan struct{}),
 	}
 	go p.consumer.run()
 	go p.write()
@@ -115,6 +119,22 @@ func (p *Pipeline) Ingest(ctx context.Context, events []eventagg.Event, rejected
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// Committed returns a channel that is closed when the next group commits.
+// Subscribers take it before reading the store, so no commit slips between
+// their read and their wait.
+func (p *Pipeline) Committed() <-chan struct{} {
+	p.notifyMu.Lock()
+	defer p.notifyMu.Unlock()
+	return p.notify
+}
+
+func (p *Pipeline) announceCommit() {
+	p.notifyMu.Lock()
+	close(p.notify)
+	p.notify = make(chan struct{})
+	p.notifyMu.Unlock()
 }
 
 // Queued is the number of events waiting for the writer.

@@ -58,6 +58,7 @@ func (p *Pipeline) commit(group []*request, n int) {
 	// Mark the consumer's work before anyone hears back, so WaitIdle after
 	// a successful Ingest always covers these events.
 	p.consumer.wake()
+	p.announceCommit()
 	p.logDuplicates(events, out)
 	for _, r := range group {
 		k := len(r.events)

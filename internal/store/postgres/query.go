@@ -47,14 +47,14 @@ func (s *Store) Events(ctx context.Context, q eventagg.EventQuery) (eventagg.Eve
 			break
 		}
 		var e eventagg.StoredEvent
-		var id, ts, recv int64
+		var ts, recv int64
 		var payload []byte
-		if err := rows.Scan(&id, &e.Topic, &e.Seq, &e.EventID, &ts, &recv, &e.Source, &payload); err != nil {
+		if err := rows.Scan(&e.Position, &e.Topic, &e.Seq, &e.EventID, &ts, &recv, &e.Source, &payload); err != nil {
 			return eventagg.EventPage{}, interpretError(err)
 		}
 		e.Timestamp, e.ReceivedAt, e.Payload = fromMicros(ts), fromMicros(recv), payload
 		page.Events = append(page.Events, e)
-		page.Last = q.CursorAfter(e, id)
+		page.Last = q.CursorAfter(e)
 	}
 	return page, interpretError(rows.Err())
 }

@@ -49,7 +49,6 @@ func (s *Store) events(ctx context.Context, q eventagg.EventQuery) (eventagg.Eve
 	defer rows.Close()
 
 	page := eventagg.EventPage{Events: make([]eventagg.StoredEvent, 0, min(q.Limit, 1024)), Last: q.After}
-	var lastID int64
 	for rows.Next() {
 		if len(page.Events) == q.Limit {
 			page.Next = page.Last
@@ -58,12 +57,12 @@ func (s *Store) events(ctx context.Context, q eventagg.EventQuery) (eventagg.Eve
 		var e eventagg.StoredEvent
 		var ts, recv int64
 		var payload []byte
-		if err := rows.Scan(&lastID, &e.Topic, &e.Seq, &e.EventID, &ts, &recv, &e.Source, &payload); err != nil {
+		if err := rows.Scan(&e.Position, &e.Topic, &e.Seq, &e.EventID, &ts, &recv, &e.Source, &payload); err != nil {
 			return eventagg.EventPage{}, err
 		}
 		e.Timestamp, e.ReceivedAt, e.Payload = fromMicros(ts), fromMicros(recv), payload
 		page.Events = append(page.Events, e)
-		page.Last = q.CursorAfter(e, lastID)
+		page.Last = q.CursorAfter(e)
 	}
 	if err := rows.Err(); err != nil {
 		return eventagg.EventPage{}, err

@@ -1,0 +1,144 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/eventagg/eventagg"
+)
+
+// Notifier tells subscribers that something was committed.
+type Notifier interface {
+	// Committed returns a channel closed at the next commit.
+	Committed() <-chan struct{}
+}
+
+// Subscription defaults.
+const (
+	DefaultMaxSubscribers = 256
+	DefaultHeartbeat      = 15 * time.Second
+	// subscribePoll bounds the delay for events committed by another
+	// replica, which this process's Notifier does not see.
+	subscribePoll = time.Second
+	// subscribeWriteTimeout drops a subscriber whose connection takes no
+	// data for this long; a slow one only ever slows itself.
+	subscribeWriteTimeout = 30 * time.Second
+	subscribePage         = 1000
+)
+
+// handleSubscribe streams a topic (or all topics) as Server-Sent Events,
+// from the store, at the subscriber's own pace. Each event's SSE id is the
+// cursor after it, so a reconnect with Last-Event-ID (or ?after=) resumes
+// exactly there, across restarts too, since cursors are store positions.
+func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	q := eventagg.EventQuery{Topic: v.Get("topic"), Order: eventagg.ByArrival, Limit: subscribePage}
+	if v.Has("topic") {
+		if err := eventagg.ValidateTopic(q.Topic); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	after := v.Get("after")
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		after = id // the browser's reconnect says where it really is
+	}
+	var err error
+	if q.After, err = eventagg.ParseCursor(after); err == nil {
+		err = q.After.Check(q.Order, q.Topic == "")
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	select {
+	case s.subscribers <- struct{}{}:
+		defer func() { <-s.subscribers }()
+	default:
+		s.writeError(w, r, eventagg.Errorf(eventagg.EUNAVAILABLE, "subscribers: limit of %d reached (--max-subscribers)", cap(s.subscribers)))
+		return
+	}
+
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	flush := func() bool {
+		rc.SetWriteDeadline(time.Now().Add(subscribeWriteTimeout))
+		return rc.Flush() == nil
+	}
+	w.Write([]byte(": subscribed\n\n"))
+	if !flush() {
+		return
+	}
+	heartbeat := time.NewTicker(s.cfg.Heartbeat)
+	defer heartbeat.Stop()
+	poll := time.NewTimer(subscribePoll)
+	defer poll.Stop()
+	var buf bytes.Buffer
+	for {
+		changed := s.committed()
+		page, err := s.cfg.Store.Events(r.Context(), q)
+		if err != nil {
+			if r.Context().Err() == nil {
+				s.logger.Warn("subscribe: read failed; the client will reconnect", "err", err)
+			}
+			return
+		}
+		if len(page.Events) > 0 {
+			buf.Reset()
+			for _, e := range page.Events {
+				data, err := json.Marshal(e)
+				if err != nil {
+					return
+				}
+				buf.WriteString("id: ")
+				buf.WriteString(q.CursorAfter(e).String())
+				buf.WriteString("\ndata: ")
+				buf.Write(data)
+				buf.WriteString("\n\n")
+			}
+			rc.SetWriteDeadline(time.Now().Add(subscribeWriteTimeout))
+			if _, err := w.Write(buf.Bytes()); err != nil || !flush() {
+				return
+			}
+			q.After = page.Last
+			if !page.Next.IsZero() {
+				continue
+			}
+		}
+		poll.Reset(subscribePoll)
+		select {
+		case <-changed:
+		case <-poll.C:
+		case <-heartbeat.C:
+			rc.SetWriteDeadline(time.Now().Add(subscribeWriteTimeout))
+			if _, err := w.Write([]byte(": heartbeat\n\n")); err != nil || !flush() {
+				return
+			}
+		case <-s.closing:
+			return
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+// committed is the Notifier's channel, or one that never closes.
+func (s *Server) committed() <-chan struct{} {
+	if s.cfg.Notifier == nil {
+		return nil
+	}
+	return s.cfg.Notifier.Committed()
+}
+
+// CloseStreams ends every subscription, so a graceful shutdown does not
+// wait for streams that never end on their own. Subscribers reconnect to
+// another replica, or to this one when it is back, and resume.
+func (s *Server) CloseStreams() {
+	s.closeOnce.Do(func() { close(s.closing) })
+}
