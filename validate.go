@@ -51,7 +51,7 @@ func ValidateTopic(topic string) error {
 	case len(topic) > MaxTopicLen:
 		return Errorf(EINVALID, "topic: longer than %d characters", MaxTopicLen)
 	case !isAlnum(topic[0]):
-		return Errorf(EINVALID, "topic: must start with a letter or digit: %q", topic)
+		return Errorf(EINVALID, "topic: must start with a letter or digit: %s", quoteShort(topic))
 	}
 	for i := 0; i < len(topic); i++ {
 		c := topic[i]
