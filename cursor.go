@@ -43,7 +43,7 @@ func ParseCursor(s string) (Cursor, error) {
 	if s == "" {
 		return Cursor{}, nil
 	}
-	bad := Errorf(EINVALID, "after: not a cursor returned by this service: %s", quoteShort(s))
+	bad := Errorf(EINVALID, "after: not a cursor returned by this service: %s", Quote(s))
 	if len(s) > 128 {
 		return Cursor{}, bad
 	}

@@ -51,7 +51,7 @@ func ValidateTopic(topic string) error {
 	case len(topic) > MaxTopicLen:
 		return Errorf(EINVALID, "topic: longer than %d characters", MaxTopicLen)
 	case !isAlnum(topic[0]):
-		return Errorf(EINVALID, "topic: must start with a letter or digit: %s", quoteShort(topic))
+		return Errorf(EINVALID, "topic: must start with a letter or digit: %s", Quote(topic))
 	}
 	for i := 0; i < len(topic); i++ {
 		c := topic[i]
@@ -163,12 +163,12 @@ func ParseTimestamp(s string) (time.Time, error) {
 			return t.UTC().Truncate(time.Microsecond), nil
 		}
 	}
-	return time.Time{}, Errorf(EINVALID, "timestamp: not RFC 3339: %s", quoteShort(s))
+	return time.Time{}, Errorf(EINVALID, "timestamp: not RFC 3339: %s", Quote(s))
 }
 
-// quoteShort quotes s for an error message, cutting it so a huge bad value
+// Quote quotes s for an error message, cutting it so a huge bad value
 // cannot blow up the response.
-func quoteShort(s string) string {
+func Quote(s string) string {
 	const max = 64
 	if len(s) > max {
 		return fmt.Sprintf("%q…", s[:max])

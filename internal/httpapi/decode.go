@@ -55,10 +55,10 @@ func mediaType(header string) (ndjson bool, err error) {
 	}
 	mt, params, err := mime.ParseMediaType(header)
 	if err != nil {
-		return false, eventagg.Errorf(eventagg.EUNSUPPORTED, "Content-Type: cannot parse %q", header)
+		return false, eventagg.Errorf(eventagg.EUNSUPPORTED, "Content-Type: cannot parse %s", eventagg.Quote(header))
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-		return false, eventagg.Errorf(eventagg.EUNSUPPORTED, "Content-Type: charset %q not supported, send utf-8", cs)
+		return false, eventagg.Errorf(eventagg.EUNSUPPORTED, "Content-Type: charset %s not supported, send utf-8", eventagg.Quote(cs))
 	}
 	switch mt {
 	case "application/json":
@@ -67,7 +67,7 @@ func mediaType(header string) (ndjson bool, err error) {
 		return true, nil
 	}
 	return false, eventagg.Errorf(eventagg.EUNSUPPORTED,
-		"Content-Type: %q not supported; use application/json or application/x-ndjson", mt)
+		"Content-Type: %s not supported; use application/json or application/x-ndjson", eventagg.Quote(mt))
 }
 
 func (s *Server) decodeJSON(data []byte) (body, error) {

@@ -44,7 +44,7 @@ func parseEventQuery(r *http.Request) (eventagg.EventQuery, error) {
 	case "time":
 		q.Order = eventagg.ByTime
 	default:
-		return q, eventagg.Errorf(eventagg.EINVALID, "order: must be arrival or time, not %q", o)
+		return q, eventagg.Errorf(eventagg.EINVALID, "order: must be arrival or time, not %s", eventagg.Quote(o))
 	}
 	if q.Order == eventagg.ByTime && q.Topic == "" {
 		return q, eventagg.Errorf(eventagg.EINVALID, "order: time order needs a topic")
@@ -59,7 +59,7 @@ func parseEventQuery(r *http.Request) (eventagg.EventQuery, error) {
 	if l := v.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > MaxPageLimit {
-			return q, eventagg.Errorf(eventagg.EINVALID, "limit: must be a whole number from 1 to %d, not %q", MaxPageLimit, l)
+			return q, eventagg.Errorf(eventagg.EINVALID, "limit: must be a whole number from 1 to %d, not %s", MaxPageLimit, eventagg.Quote(l))
 		}
 		q.Limit = n
 	}
