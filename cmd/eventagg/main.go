@@ -45,6 +45,7 @@ Usage:
   eventagg serve [flags]            run the HTTP service (embedded SQLite by default)
   eventagg publish [flags] [FILE]   publish events from files or stdin (JSON array or NDJSON)
   eventagg bench [flags]            load a server (or --embedded) and measure it
+  eventagg subscribe [flags]        print events as NDJSON as they are stored
 
 Run 'eventagg COMMAND --help' for the flags of a command.
 `
@@ -59,6 +60,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], getenv, stderr)
+	case "subscribe":
+		return subscribe(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":
 		return bench(ctx, args[1:], getenv, stdout, stderr)
 	case "publish":
