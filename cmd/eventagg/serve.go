@@ -13,6 +13,7 @@ import (
 
 	"github.com/eventagg/eventagg"
 	"github.com/eventagg/eventagg/internal/httpapi"
+	"github.com/eventagg/eventagg/internal/metrics"
 	"github.com/eventagg/eventagg/internal/pipeline"
 	"github.com/eventagg/eventagg/internal/store/postgres"
 	"github.com/eventagg/eventagg/internal/store/sqlite"
@@ -24,6 +25,7 @@ type serveConfig struct {
 	maxBody              int
 	maxEvents, maxQueued int
 	maxSubscribers       int
+	metricsTopics        int
 	logLevel, logFormat  string
 	shutdownTimeout      time.Duration
 }
@@ -39,6 +41,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	maxEvents := fs.Int("max-events", "EVENTAGG_MAX_EVENTS", httpapi.DefaultMaxEvents, "most events in one /publish request (more: 413)")
 	maxQueued := fs.Int("max-queued", "EVENTAGG_MAX_QUEUED", pipeline.DefaultConfig.MaxQueued, "most events waiting to be committed (more: 503 with Retry-After)")
 	maxSubs := fs.Int("max-subscribers", "EVENTAGG_MAX_SUBSCRIBERS", httpapi.DefaultMaxSubscribers, "most concurrent /subscribe streams (more: 503)")
+	metricsTopics := fs.Int("metrics-max-topics", "EVENTAGG_METRICS_MAX_TOPICS", 100, "topics with a metrics label of their own; the rest are counted as _other")
 	logLevel := fs.String("log-level", "EVENTAGG_LOG_LEVEL", "info", "log level: debug, info, warn or error (duplicates are logged at debug)")
 	logFormat := fs.String("log-format", "EVENTAGG_LOG_FORMAT", "text", "log format: text or json")
 	fs.Usage = func() {
@@ -49,8 +52,8 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 		return c, err
 	}
 	c = serveConfig{addr: *addr, db: *db, store: *store, maxBody: *maxBody, maxEvents: *maxEvents,
-		maxQueued: *maxQueued, maxSubscribers: *maxSubs, logLevel: *logLevel, logFormat: *logFormat, shutdownTimeout: 30 * time.Second}
-	if err := positive(map[string]int{"max-body-bytes": c.maxBody, "max-events": c.maxEvents, "max-queued": c.maxQueued, "max-subscribers": c.maxSubscribers}); err != nil {
+		maxQueued: *maxQueued, maxSubscribers: *maxSubs, metricsTopics: *metricsTopics, logLevel: *logLevel, logFormat: *logFormat, shutdownTimeout: 30 * time.Second}
+	if err := positive(map[string]int{"max-body-bytes": c.maxBody, "max-events": c.maxEvents, "max-queued": c.maxQueued, "max-subscribers": c.maxSubscribers, "metrics-max-topics": c.metricsTopics}); err != nil {
 		return c, err
 	}
 	if c.maxQueued < c.maxEvents {
@@ -123,9 +126,15 @@ func startService(ctx context.Context, c serveConfig, logger *slog.Logger) (*ser
 		store.Close()
 		return nil, fmt.Errorf("--addr %s: %w", c.addr, err)
 	}
-	pipe := pipeline.Start(store, pipeline.Config{MaxQueued: c.maxQueued}, logger)
-	api := httpapi.New(httpapi.Config{
+	var api *httpapi.Server
+	m := metrics.New(c.metricsTopics, metrics.Sources{
+		Store: store, Subscribers: func() int { return api.Subscribers() },
+	})
+	pipe := pipeline.Start(store, pipeline.Config{MaxQueued: c.maxQueued, OnCommit: m.Commit}, logger)
+	m.SetQueue(pipe.Queued)
+	api = httpapi.New(httpapi.Config{
 		Ingester: pipe, Store: store, Queue: pipe, Notifier: pipe, Logger: logger,
+		Observer: m, Metrics: m.Handler(),
 		MaxBodyBytes: int64(c.maxBody), MaxEvents: c.maxEvents, StoreName: name,
 		MaxSubscribers: c.maxSubscribers,
 	})

@@ -33,6 +33,7 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if b.single {
+			s.cfg.Observer.Event(it.in.Topic, eventagg.Rejected, eventagg.ErrorMessage(err))
 			s.countRejected(r, 1)
 			s.writeError(w, r, err)
 			return
@@ -65,7 +66,12 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 	if rejected > 0 {
 		s.logger.Info("publish: events rejected", "rejected", rejected, "of", len(verdicts), "first_error", firstError(verdicts))
 	}
-	s.window.record(s.cfg.Now(), len(events), s.cfg.Now().Sub(start))
+	for i := range verdicts {
+		s.cfg.Observer.Event(b.items[i].in.Topic, verdicts[i].status, verdicts[i].err)
+	}
+	elapsed := s.cfg.Now().Sub(start)
+	s.window.record(s.cfg.Now(), len(events), elapsed)
+	s.cfg.Observer.Publish(elapsed)
 	writePublishResponse(w, accepted, dups, rejected, verdicts)
 }
 

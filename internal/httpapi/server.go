@@ -25,7 +25,10 @@ type Config struct {
 	Store    eventagg.Store // for reads: events, stats, ping
 	Queue    Queue
 	Notifier Notifier // wakes subscribers at commits; optional
-	Logger   *slog.Logger
+	Observer Observer // metrics; optional
+	// Metrics serves GET /metrics when set.
+	Metrics http.Handler
+	Logger  *slog.Logger
 
 	MaxBodyBytes int64 // largest /publish body
 	MaxEvents    int   // most events in one /publish request
@@ -39,6 +42,17 @@ type Config struct {
 	// Now is the clock for uptime and windows; tests may replace it.
 	Now func() time.Time
 }
+
+// Observer is told of every verdict and every publish, for metrics.
+type Observer interface {
+	Event(topic string, status eventagg.Status, reason string)
+	Publish(d time.Duration)
+}
+
+type noObserver struct{}
+
+func (noObserver) Event(string, eventagg.Status, string) {}
+func (noObserver) Publish(time.Duration)                 {}
 
 // Defaults for Config's limits.
 const (
@@ -74,6 +88,9 @@ func New(cfg Config) *Server {
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = DefaultHeartbeat
 	}
+	if cfg.Observer == nil {
+		cfg.Observer = noObserver{}
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -98,6 +115,12 @@ func (s *Server) Routes() http.Handler {
 		{"GET", "/readyz", s.handleReadyz},
 		{"GET", "/subscribe", s.handleSubscribe},
 	}
+	if s.cfg.Metrics != nil {
+		routes = append(routes, struct {
+			method, path string
+			handler      http.HandlerFunc
+		}{"GET", "/metrics", s.cfg.Metrics.ServeHTTP})
+	}
 	mux := http.NewServeMux()
 	allow := map[string][]string{}
 	for _, rt := range routes {
@@ -113,5 +136,38 @@ func (s *Server) Routes() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no route " + r.Method + " " + r.URL.Path})
 	})
-	return mux
+	return s.logRequests(mux)
 }
+
+// logRequests logs one line per request at debug level. When debug is off
+// it costs one check per request.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.logger.Enabled(r.Context(), slog.LevelDebug) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		s.logger.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+			"duration", time.Since(start), "remote", r.RemoteAddr)
+	})
+}
+
+// statusWriter remembers the status; Unwrap keeps http.ResponseController
+// (flushes and deadlines of /subscribe) working through it.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Subscribers is the number of open /subscribe streams.
+func (s *Server) Subscribers() int { return len(s.subscribers) }

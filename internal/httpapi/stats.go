@@ -61,7 +61,7 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 		PerTopic:      make([]topicStats, 0, len(st.Topics)),
 		UptimeSeconds: up, Uptime: up, StartedAt: s.started.UTC(),
 		Throughput: rate, LatencyMS: latencyMS{P50: ms(p50), P99: ms(p99)},
-		QueueDepth: s.cfg.Queue.Queued(), Subscribers: len(s.subscribers), Store: s.cfg.StoreName,
+		QueueDepth: s.cfg.Queue.Queued(), Subscribers: s.Subscribers(), Store: s.cfg.StoreName,
 	}
 	for _, t := range st.Topics {
 		resp.Topics = append(resp.Topics, t.Topic)

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -149,3 +151,26 @@ func TestSubscriberLimitAndBadParameters(t *testing.T) {
 		t.Fatalf("bad cursor: %d %s", r.status, r.body)
 	}
 }
+
+// With debug logging on, requests are logged and streams still flush
+// through the logging wrapper.
+func TestDebugRequestLogKeepsStreaming(t *testing.T) {
+	var logs syncBuf
+	a := newApp(t, httpapi.Config{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	sub := a.subscribe("topic=d", "")
+	a.publishOK(ev("d", "1", ts))
+	if got := fmt.Sprint(sub.next(1)); got != "[d/1:1]" {
+		t.Fatalf("got %s", got)
+	}
+	if !strings.Contains(logs.String(), "msg=request method=POST path=/publish status=200") {
+		t.Fatalf("no request line in:\n%s", logs.String())
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

@@ -25,6 +25,8 @@ type Config struct {
 	MaxGroup int
 	// ProcessBatch is the most events one consumer transaction applies.
 	ProcessBatch int
+	// OnCommit, if set, is told the size of every committed group.
+	OnCommit func(events int)
 }
 
 // DefaultConfig is what `eventagg serve` uses unless told otherwise.

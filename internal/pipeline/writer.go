@@ -59,6 +59,9 @@ func (p *Pipeline) commit(group []*request, n int) {
 	// a successful Ingest always covers these events.
 	p.consumer.wake()
 	p.announceCommit()
+	if p.cfg.OnCommit != nil {
+		p.cfg.OnCommit(n)
+	}
 	p.logDuplicates(events, out)
 	for _, r := range group {
 		k := len(r.events)

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMetricsEndpoint(t *testing.T) {
+	svc, err := startService(context.Background(), serveConfig{addr: "127.0.0.1:0", db: filepath.Join(t.TempDir(), "m.db"),
+		maxBody: 1 << 20, maxEvents: 100, maxQueued: 1000, metricsTopics: 2}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.stop(10 * time.Second)
+	publishLines(t, svc.URL(), line("a", "1"), line("a", "1"), line("b", "1"), line("c", "1"), line("d", "1"),
+		`{"topic":"a","event_id":"2","timestamp":"never","source":"s","payload":{}}`, "{broken")
+	resp, err := httpc.Get(svc.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	text := string(body)
+	for _, want := range []string{
+		`eventagg_events_received_total{topic="a"} 2`,
+		`eventagg_events_received_total{topic="b"} 1`,
+		`eventagg_events_received_total{topic="_other"} 2`, // c and d beyond the cap of 2
+		`eventagg_events_duplicate_total{topic="a"} 1`,
+		`eventagg_events_rejected_total{reason="timestamp"} 1`,
+		`eventagg_events_rejected_total{reason="malformed"} 1`,
+		`eventagg_publish_duration_seconds_count 1`,
+		`eventagg_commit_batch_size_sum 5`,
+		`eventagg_queue_depth 0`,
+		`eventagg_subscribers 0`,
+		`eventagg_consumer_lag_events `,
+		`go_goroutines `,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if strings.Contains(text, `topic="c"`) {
+		t.Error("a topic beyond the cap has its own label")
+	}
+}
