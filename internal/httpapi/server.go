@@ -114,6 +114,8 @@ func (s *Server) Routes() http.Handler {
 		{"GET", "/healthz", s.handleHealthz},
 		{"GET", "/readyz", s.handleReadyz},
 		{"GET", "/subscribe", s.handleSubscribe},
+		{"GET", "/openapi.json", s.handleOpenAPI},
+		{"GET", "/{$}", s.handleDashboard},
 	}
 	if s.cfg.Metrics != nil {
 		routes = append(routes, struct {

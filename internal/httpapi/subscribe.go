@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/eventagg/eventagg"
@@ -48,6 +49,9 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	var err error
 	if q.After, err = eventagg.ParseCursor(after); err == nil {
 		err = q.After.Check(q.Order, q.Topic == "")
+	}
+	if err == nil && v.Has("tail") {
+		err = s.tailCursor(r, &q, v.Get("tail"))
 	}
 	if err != nil {
 		s.writeError(w, r, err)
@@ -126,6 +130,28 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// tailCursor starts a topic's stream n events before its end, for readers
+// (the dashboard) that want recent events rather than the whole history.
+func (s *Server) tailCursor(r *http.Request, q *eventagg.EventQuery, tail string) error {
+	n, err := strconv.Atoi(tail)
+	if err != nil || n < 0 || n > MaxPageLimit {
+		return eventagg.Errorf(eventagg.EINVALID, "tail: must be a whole number from 0 to %d, not %s", MaxPageLimit, eventagg.Quote(tail))
+	}
+	if q.Topic == "" || !q.After.IsZero() {
+		return eventagg.Errorf(eventagg.EINVALID, "tail: needs a topic and no after / Last-Event-ID")
+	}
+	st, err := s.cfg.Store.Stats(r.Context())
+	if err != nil {
+		return err
+	}
+	for _, t := range st.Topics {
+		if t.Topic == q.Topic && t.LastSeq > int64(n) {
+			q.After = eventagg.Cursor{Order: eventagg.ByArrival, Pos: t.LastSeq - int64(n)}
+		}
+	}
+	return nil
 }
 
 // committed is the Notifier's channel, or one that never closes.
