@@ -38,6 +38,7 @@ func Run(t *testing.T, f Factory) {
 		{"UnknownTopicIsEmpty", testUnknownTopic},
 		{"StatsAddUp", testStats},
 		{"ConcurrentOverlappingAppends", testConcurrent},
+		{"SQLShapedValuesStayLiteral", testSQLShaped},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -366,5 +367,51 @@ func testConcurrent(t *testing.T, open func() eventagg.Store) {
 	st := stats(t, s)
 	if st.Stored != int64(len(seqOf)) || st.Received != workers*perWorker {
 		t.Fatalf("stats %+v, want stored %d received %d", st, len(seqOf), workers*perWorker)
+	}
+}
+
+// testSQLShaped stores values shaped like SQL injection and reads them back
+// literally: every query binds its values, none is spliced into SQL.
+func testSQLShaped(t *testing.T, open func() eventagg.Store) {
+	s := mustOpen(t, open)
+	nasty := []string{
+		"'; DROP TABLE events; --",
+		`" OR "1"="1`,
+		"1 OR 1=1",
+		"x'); DELETE FROM topics; --",
+		`\'; SELECT pg_sleep(10); --`,
+		"%_*?",
+	}
+	var events []eventagg.Event
+	for i, v := range nasty {
+		e := Ev("sql.topic:/-_", v, i)
+		e.Source = v
+		e.Payload = json.RawMessage(fmt.Sprintf(`{"v":%q}`, v))
+		events = append(events, e)
+	}
+	mustAppend(t, s, events...)
+	// The same values again are duplicates: the lookup bound them too.
+	out := mustAppend(t, s, events...)
+	for i, a := range out {
+		if !a.Duplicate || a.Seq != int64(i+1) {
+			t.Fatalf("repeat of %q: %+v", nasty[i], a)
+		}
+	}
+	page, err := s.Events(context.Background(), eventagg.EventQuery{Topic: "sql.topic:/-_", Order: eventagg.ByArrival, Limit: 100})
+	if err != nil || len(page.Events) != len(nasty) {
+		t.Fatalf("read back: %d events, %v", len(page.Events), err)
+	}
+	for i, e := range page.Events {
+		if e.EventID != nasty[i] || e.Source != nasty[i] || string(e.Payload) != string(events[i].Payload) {
+			t.Fatalf("stored %+v, want %q", e, nasty[i])
+		}
+	}
+	// A topic that looks like a pattern matches nothing else.
+	page, err = s.Events(context.Background(), eventagg.EventQuery{Topic: "sql%", Order: eventagg.ByArrival, Limit: 100})
+	if err != nil || len(page.Events) != 0 {
+		t.Fatalf("pattern-shaped topic: %d events, %v", len(page.Events), err)
+	}
+	if st := stats(t, s); st.Stored != int64(len(nasty)) {
+		t.Fatalf("stats %+v", st)
 	}
 }
