@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -26,6 +28,8 @@ type serveConfig struct {
 	maxEvents, maxQueued int
 	maxSubscribers       int
 	metricsTopics        int
+	authFile             string
+	tlsCert, tlsKey      string
 	logLevel, logFormat  string
 	shutdownTimeout      time.Duration
 }
@@ -42,6 +46,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	maxQueued := fs.Int("max-queued", "EVENTAGG_MAX_QUEUED", pipeline.DefaultConfig.MaxQueued, "most events waiting to be committed (more: 503 with Retry-After)")
 	maxSubs := fs.Int("max-subscribers", "EVENTAGG_MAX_SUBSCRIBERS", httpapi.DefaultMaxSubscribers, "most concurrent /subscribe streams (more: 503)")
 	metricsTopics := fs.Int("metrics-max-topics", "EVENTAGG_METRICS_MAX_TOPICS", 100, "topics with a metrics label of their own; the rest are counted as _other")
+	authFile := fs.String("auth-file", "EVENTAGG_AUTH_FILE", "", "API keys, one \"KEY publish,read,admin\" per line; without it the API is open")
+	tlsCert := fs.String("tls-cert", "EVENTAGG_TLS_CERT", "", "TLS certificate file (PEM); with --tls-key serves HTTPS")
+	tlsKey := fs.String("tls-key", "EVENTAGG_TLS_KEY", "", "TLS private key file (PEM)")
 	logLevel := fs.String("log-level", "EVENTAGG_LOG_LEVEL", "info", "log level: debug, info, warn or error (duplicates are logged at debug)")
 	logFormat := fs.String("log-format", "EVENTAGG_LOG_FORMAT", "text", "log format: text or json")
 	fs.Usage = func() {
@@ -52,9 +59,12 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 		return c, err
 	}
 	c = serveConfig{addr: *addr, db: *db, store: *store, maxBody: *maxBody, maxEvents: *maxEvents,
-		maxQueued: *maxQueued, maxSubscribers: *maxSubs, metricsTopics: *metricsTopics, logLevel: *logLevel, logFormat: *logFormat, shutdownTimeout: 30 * time.Second}
+		maxQueued: *maxQueued, maxSubscribers: *maxSubs, metricsTopics: *metricsTopics, authFile: *authFile, tlsCert: *tlsCert, tlsKey: *tlsKey, logLevel: *logLevel, logFormat: *logFormat, shutdownTimeout: 30 * time.Second}
 	if err := positive(map[string]int{"max-body-bytes": c.maxBody, "max-events": c.maxEvents, "max-queued": c.maxQueued, "max-subscribers": c.maxSubscribers, "metrics-max-topics": c.metricsTopics}); err != nil {
 		return c, err
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return c, fmt.Errorf("--tls-cert and --tls-key go together")
 	}
 	if c.maxQueued < c.maxEvents {
 		return c, fmt.Errorf("--max-queued (%d) must be at least --max-events (%d), or a full request could never fit", c.maxQueued, c.maxEvents)
@@ -113,10 +123,29 @@ type service struct {
 	name   string
 	logger *slog.Logger
 	served chan error
+	tls    bool
 }
 
 // startService opens the store and starts serving on c.addr.
 func startService(ctx context.Context, c serveConfig, logger *slog.Logger) (*service, error) {
+	var auth *httpapi.Auth
+	if c.authFile != "" {
+		f, err := os.Open(c.authFile)
+		if err != nil {
+			return nil, fmt.Errorf("--auth-file: %w", err)
+		}
+		auth, err = httpapi.ParseAuth(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("--auth-file %s: %w", c.authFile, err)
+		}
+	}
+	if c.tlsCert != "" {
+		// Load once here so a bad pair fails the start with a clear error.
+		if _, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey); err != nil {
+			return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+	}
 	store, name, err := openStore(ctx, c)
 	if err != nil {
 		return nil, err
@@ -134,11 +163,11 @@ func startService(ctx context.Context, c serveConfig, logger *slog.Logger) (*ser
 	m.SetQueue(pipe.Queued)
 	api = httpapi.New(httpapi.Config{
 		Ingester: pipe, Store: store, Queue: pipe, Notifier: pipe, Logger: logger,
-		Observer: m, Metrics: m.Handler(),
+		Observer: m, Metrics: m.Handler(), Auth: auth,
 		MaxBodyBytes: int64(c.maxBody), MaxEvents: c.maxEvents, StoreName: name,
 		MaxSubscribers: c.maxSubscribers,
 	})
-	s := &service{store: store, pipe: pipe, ln: ln, name: name, logger: logger, served: make(chan error, 1)}
+	s := &service{store: store, pipe: pipe, ln: ln, name: name, logger: logger, served: make(chan error, 1), tls: c.tlsCert != ""}
 	s.srv = &http.Server{
 		Handler:           api.Routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -148,13 +177,32 @@ func startService(ctx context.Context, c serveConfig, logger *slog.Logger) (*ser
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	s.srv.RegisterOnShutdown(api.CloseStreams)
-	logger.Info("eventagg listening", "addr", ln.Addr().String(), "store", name, "version", version)
-	go func() { s.served <- s.srv.Serve(ln) }()
+	if auth == nil && !isLoopback(ln.Addr()) {
+		logger.Warn("the API is open to anyone who can reach this address; use --auth-file for API keys", "addr", ln.Addr().String())
+	}
+	logger.Info("eventagg listening", "addr", ln.Addr().String(), "store", name, "version", version, "tls", c.tlsCert != "", "auth", auth != nil)
+	go func() {
+		if c.tlsCert != "" {
+			s.served <- s.srv.ServeTLS(ln, c.tlsCert, c.tlsKey)
+			return
+		}
+		s.served <- s.srv.Serve(ln)
+	}()
 	return s, nil
 }
 
+func isLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
+}
+
 // URL is the service's base URL, e.g. http://127.0.0.1:8080.
-func (s *service) URL() string { return "http://" + s.ln.Addr().String() }
+func (s *service) URL() string {
+	if s.tls {
+		return "https://" + s.ln.Addr().String()
+	}
+	return "http://" + s.ln.Addr().String()
+}
 
 // stop drains: the listener stops, requests in flight are answered, the
 // queue is committed, the consumer catches up, and the store is closed.

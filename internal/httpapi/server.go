@@ -26,6 +26,7 @@ type Config struct {
 	Queue    Queue
 	Notifier Notifier // wakes subscribers at commits; optional
 	Observer Observer // metrics; optional
+	Auth     *Auth    // API keys; nil leaves the API open
 	// Metrics serves GET /metrics when set.
 	Metrics http.Handler
 	Logger  *slog.Logger
@@ -104,29 +105,28 @@ func New(cfg Config) *Server {
 // Routes returns the handler with every route of the API. Each path also
 // gets a fallback that answers 405 in JSON with an Allow header.
 func (s *Server) Routes() http.Handler {
-	routes := []struct {
+	type route struct {
 		method, path string
+		right        Right // "" = open to all, for probes and static pages
 		handler      http.HandlerFunc
-	}{
-		{"POST", "/publish", s.handlePublish},
-		{"GET", "/events", s.handleEvents},
-		{"GET", "/stats", s.handleStats},
-		{"GET", "/healthz", s.handleHealthz},
-		{"GET", "/readyz", s.handleReadyz},
-		{"GET", "/subscribe", s.handleSubscribe},
-		{"GET", "/openapi.json", s.handleOpenAPI},
-		{"GET", "/{$}", s.handleDashboard},
+	}
+	routes := []route{
+		{"POST", "/publish", RightPublish, s.handlePublish},
+		{"GET", "/events", RightRead, s.handleEvents},
+		{"GET", "/stats", RightRead, s.handleStats},
+		{"GET", "/subscribe", RightRead, s.handleSubscribe},
+		{"GET", "/healthz", "", s.handleHealthz},
+		{"GET", "/readyz", "", s.handleReadyz},
+		{"GET", "/openapi.json", "", s.handleOpenAPI},
+		{"GET", "/{$}", "", s.handleDashboard},
 	}
 	if s.cfg.Metrics != nil {
-		routes = append(routes, struct {
-			method, path string
-			handler      http.HandlerFunc
-		}{"GET", "/metrics", s.cfg.Metrics.ServeHTTP})
+		routes = append(routes, route{"GET", "/metrics", RightAdmin, s.cfg.Metrics.ServeHTTP})
 	}
 	mux := http.NewServeMux()
 	allow := map[string][]string{}
 	for _, rt := range routes {
-		mux.HandleFunc(rt.method+" "+rt.path, rt.handler)
+		mux.Handle(rt.method+" "+rt.path, s.authorize(rt.right, rt.handler))
 		allow[rt.path] = append(allow[rt.path], rt.method)
 	}
 	for path, methods := range allow {
