@@ -16,6 +16,9 @@ const (
 	MaxSourceLen  = 255
 	// MaxPayloadBytes is the largest encoded payload accepted.
 	MaxPayloadBytes = 256 << 10
+	// MaxPayloadDepth is the deepest nesting of objects and arrays accepted
+	// in a payload: readers of the events should not need deep recursion.
+	MaxPayloadDepth = 64
 )
 
 // Validate checks every field and returns the normalised Event. The error is
@@ -105,8 +108,31 @@ func validatePayload(p []byte) error {
 		return Errorf(ETOOLARGE, "payload: %d bytes exceeds the limit of %d bytes", len(p), MaxPayloadBytes)
 	case p[0] != '{':
 		return Errorf(EINVALID, "payload: must be a JSON object, got %s", jsonKind(p[0]))
+	case depth(p) > MaxPayloadDepth:
+		return Errorf(EINVALID, "payload: nested deeper than the limit of %d levels", MaxPayloadDepth)
 	}
 	return nil
+}
+
+// depth is the deepest nesting of objects and arrays in valid JSON text.
+func depth(p []byte) int {
+	d, deepest, inString := 0, 0, false
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case inString && c == '\\':
+			i++ // skip the escaped character
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			d++
+			deepest = max(deepest, d)
+		case c == '}' || c == ']':
+			d--
+		}
+	}
+	return deepest
 }
 
 func jsonKind(c byte) string {

@@ -59,3 +59,18 @@ func TestErrorHidesInternals(t *testing.T) {
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+func TestPayloadDepthLimit(t *testing.T) {
+	in := eventagg.Input{Topic: "t", EventID: "1", Timestamp: "2026-11-24T10:00:00Z", Source: "s"}
+	nest := func(n int) json.RawMessage {
+		return json.RawMessage(`{"a":` + strings.Repeat("[", n-1) + strings.Repeat("]", n-1) + `,"s":"[[[[{{{{\"]]"}`)
+	}
+	in.Payload = nest(eventagg.MaxPayloadDepth)
+	if _, err := in.Validate(); err != nil {
+		t.Fatalf("at the limit: %v", err)
+	}
+	in.Payload = nest(eventagg.MaxPayloadDepth + 1)
+	if _, err := in.Validate(); err == nil || !strings.Contains(err.Error(), "payload: nested deeper than the limit of 64") {
+		t.Fatalf("over the limit: %v", err)
+	}
+}

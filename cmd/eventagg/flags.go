@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // flagSet wraps flag.FlagSet so that every flag may take its default from an
@@ -44,6 +45,17 @@ func (f *flagSet) Int(name, env string, def int, usage string) *int {
 		def = n
 	}
 	return f.FlagSet.Int(name, def, envHelp(env, usage))
+}
+
+func (f *flagSet) Duration(name, env string, def time.Duration, usage string) *time.Duration {
+	if v := f.lookup(env); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			f.errs = append(f.errs, fmt.Errorf("%s=%q: not a duration (e.g. 30s)", env, v))
+		}
+		def = d
+	}
+	return f.FlagSet.Duration(name, def, envHelp(env, usage))
 }
 
 func (f *flagSet) lookup(env string) string {

@@ -21,6 +21,12 @@ import (
 	"github.com/eventagg/eventagg/internal/store/sqlite"
 )
 
+// httpTimeouts bound how long a client may hold a connection at each stage,
+// so slow or stalled clients (slowloris) cannot pile up.
+type httpTimeouts struct {
+	readHeader, read, write, idle time.Duration
+}
+
 // serveConfig is everything `eventagg serve` can be told, parsed once.
 type serveConfig struct {
 	addr, db, store      string
@@ -29,6 +35,9 @@ type serveConfig struct {
 	maxSubscribers       int
 	metricsTopics        int
 	authFile             string
+	maxInflight          int
+	maxLineBytes         int
+	timeouts             httpTimeouts
 	tlsCert, tlsKey      string
 	logLevel, logFormat  string
 	shutdownTimeout      time.Duration
@@ -46,6 +55,12 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	maxQueued := fs.Int("max-queued", "EVENTAGG_MAX_QUEUED", pipeline.DefaultConfig.MaxQueued, "most events waiting to be committed (more: 503 with Retry-After)")
 	maxSubs := fs.Int("max-subscribers", "EVENTAGG_MAX_SUBSCRIBERS", httpapi.DefaultMaxSubscribers, "most concurrent /subscribe streams (more: 503)")
 	metricsTopics := fs.Int("metrics-max-topics", "EVENTAGG_METRICS_MAX_TOPICS", 100, "topics with a metrics label of their own; the rest are counted as _other")
+	maxInflight := fs.Int("max-inflight", "EVENTAGG_MAX_INFLIGHT", httpapi.DefaultMaxInflight, "most concurrent /publish requests; bounds body memory to this × --max-body-bytes (more: 503)")
+	maxLine := fs.Int("max-line-bytes", "EVENTAGG_MAX_LINE_BYTES", httpapi.DefaultMaxLineBytes, "longest NDJSON line (longer: that event is rejected)")
+	readHeader := fs.Duration("read-header-timeout", "EVENTAGG_READ_HEADER_TIMEOUT", 10*time.Second, "time to read request headers")
+	readT := fs.Duration("read-timeout", "EVENTAGG_READ_TIMEOUT", 2*time.Minute, "time to read a whole request")
+	writeT := fs.Duration("write-timeout", "EVENTAGG_WRITE_TIMEOUT", 2*time.Minute, "time to write a response (streams of /subscribe extend it as they go)")
+	idleT := fs.Duration("idle-timeout", "EVENTAGG_IDLE_TIMEOUT", 2*time.Minute, "time an idle keep-alive connection stays open")
 	authFile := fs.String("auth-file", "EVENTAGG_AUTH_FILE", "", "API keys, one \"KEY publish,read,admin\" per line; without it the API is open")
 	tlsCert := fs.String("tls-cert", "EVENTAGG_TLS_CERT", "", "TLS certificate file (PEM); with --tls-key serves HTTPS")
 	tlsKey := fs.String("tls-key", "EVENTAGG_TLS_KEY", "", "TLS private key file (PEM)")
@@ -59,8 +74,10 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 		return c, err
 	}
 	c = serveConfig{addr: *addr, db: *db, store: *store, maxBody: *maxBody, maxEvents: *maxEvents,
-		maxQueued: *maxQueued, maxSubscribers: *maxSubs, metricsTopics: *metricsTopics, authFile: *authFile, tlsCert: *tlsCert, tlsKey: *tlsKey, logLevel: *logLevel, logFormat: *logFormat, shutdownTimeout: 30 * time.Second}
-	if err := positive(map[string]int{"max-body-bytes": c.maxBody, "max-events": c.maxEvents, "max-queued": c.maxQueued, "max-subscribers": c.maxSubscribers, "metrics-max-topics": c.metricsTopics}); err != nil {
+		maxQueued: *maxQueued, maxSubscribers: *maxSubs, metricsTopics: *metricsTopics, authFile: *authFile, maxInflight: *maxInflight, maxLineBytes: *maxLine,
+		timeouts: httpTimeouts{readHeader: *readHeader, read: *readT, write: *writeT, idle: *idleT}, tlsCert: *tlsCert, tlsKey: *tlsKey, logLevel: *logLevel, logFormat: *logFormat, shutdownTimeout: 30 * time.Second}
+	if err := positive(map[string]int{"max-body-bytes": c.maxBody, "max-events": c.maxEvents, "max-queued": c.maxQueued, "max-subscribers": c.maxSubscribers, "metrics-max-topics": c.metricsTopics,
+		"max-inflight": c.maxInflight, "max-line-bytes": c.maxLineBytes}); err != nil {
 		return c, err
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
@@ -165,15 +182,15 @@ func startService(ctx context.Context, c serveConfig, logger *slog.Logger) (*ser
 		Ingester: pipe, Store: store, Queue: pipe, Notifier: pipe, Logger: logger,
 		Observer: m, Metrics: m.Handler(), Auth: auth,
 		MaxBodyBytes: int64(c.maxBody), MaxEvents: c.maxEvents, StoreName: name,
-		MaxSubscribers: c.maxSubscribers,
+		MaxSubscribers: c.maxSubscribers, MaxInflight: c.maxInflight, MaxLineBytes: c.maxLineBytes,
 	})
 	s := &service{store: store, pipe: pipe, ln: ln, name: name, logger: logger, served: make(chan error, 1), tls: c.tlsCert != ""}
 	s.srv = &http.Server{
 		Handler:           api.Routes(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute,
-		WriteTimeout:      2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: orDefault(c.timeouts.readHeader, 10*time.Second),
+		ReadTimeout:       orDefault(c.timeouts.read, 2*time.Minute),
+		WriteTimeout:      orDefault(c.timeouts.write, 2*time.Minute),
+		IdleTimeout:       orDefault(c.timeouts.idle, 2*time.Minute),
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	s.srv.RegisterOnShutdown(api.CloseStreams)
@@ -189,6 +206,13 @@ func startService(ctx context.Context, c serveConfig, logger *slog.Logger) (*ser
 		s.served <- s.srv.Serve(ln)
 	}()
 	return s, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
 }
 
 func isLoopback(a net.Addr) bool {

@@ -111,3 +111,32 @@ func TestOpenAPIOnNetworkWarns(t *testing.T) {
 		t.Fatalf("no warning:\n%s", logs.String())
 	}
 }
+
+// A client that sends headers too slowly (slowloris) is cut off after
+// --read-header-timeout.
+func TestSlowHeadersAreCutOff(t *testing.T) {
+	svc, err := startService(context.Background(), serveConfig{addr: "127.0.0.1:0", db: filepath.Join(t.TempDir(), "slow.db"),
+		maxBody: 1 << 20, maxEvents: 10, maxQueued: 10, timeouts: httpTimeouts{readHeader: 300 * time.Millisecond}},
+		slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.stop(10 * time.Second)
+	conn, err := net.Dial("tcp", svc.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.Write([]byte("POST /publish HTTP/1.1\r\nHost: x\r\n")) // and never the rest
+	start := time.Now()
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	buf := make([]byte, 512)
+	for {
+		if _, err := conn.Read(buf); err != nil {
+			break // closed by the server (or our 20 s guard)
+		}
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("connection held for %v", took)
+	}
+}

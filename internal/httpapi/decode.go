@@ -157,6 +157,11 @@ func (s *Server) decodeNDJSON(data []byte) (body, error) {
 			return body{}, tooManyEvents(s.cfg.MaxEvents)
 		}
 		var it item
+		if len(l) > s.cfg.MaxLineBytes {
+			it.err = eventagg.Errorf(eventagg.ETOOLARGE, "line %d: longer than the limit of %d bytes (--max-line-bytes)", line, s.cfg.MaxLineBytes)
+			b.items = append(b.items, it)
+			continue
+		}
 		if err := json.Unmarshal(l, &it.in); err != nil {
 			var typeErr *json.UnmarshalTypeError
 			if errors.As(err, &typeErr) {

@@ -14,6 +14,14 @@ import (
 // input order.
 func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 	start := s.cfg.Now()
+	select {
+	case s.inflight <- struct{}{}:
+		defer func() { <-s.inflight }()
+	default:
+		s.writeError(w, r, eventagg.Errorf(eventagg.EUNAVAILABLE,
+			"publish: more than %d requests in flight (--max-inflight), retry later", cap(s.inflight)))
+		return
+	}
 	b, err := s.decodePublish(w, r)
 	if err != nil {
 		s.writeError(w, r, err)

@@ -33,6 +33,11 @@ type Config struct {
 
 	MaxBodyBytes int64 // largest /publish body
 	MaxEvents    int   // most events in one /publish request
+	// MaxInflight bounds concurrent /publish requests, and so the memory
+	// their bodies take (MaxInflight × MaxBodyBytes); beyond it, 503.
+	MaxInflight int
+	// MaxLineBytes is the longest NDJSON line; a longer one rejects its event.
+	MaxLineBytes int
 	// MaxSubscribers bounds concurrent /subscribe streams; beyond it, 503.
 	MaxSubscribers int
 	// Heartbeat is the interval of SSE comment lines that keep proxies
@@ -59,6 +64,8 @@ func (noObserver) Publish(time.Duration)                 {}
 const (
 	DefaultMaxBodyBytes = 16 << 20
 	DefaultMaxEvents    = 10_000
+	DefaultMaxInflight  = 64
+	DefaultMaxLineBytes = 1 << 20
 	DefaultPageLimit    = 1000
 	MaxPageLimit        = 10_000
 )
@@ -71,6 +78,7 @@ type Server struct {
 	window  *window
 
 	subscribers chan struct{} // one token per open stream
+	inflight    chan struct{} // one token per /publish being handled
 	closing     chan struct{} // closed by CloseStreams
 	closeOnce   sync.Once
 }
@@ -82,6 +90,12 @@ func New(cfg Config) *Server {
 	}
 	if cfg.MaxEvents <= 0 {
 		cfg.MaxEvents = DefaultMaxEvents
+	}
+	if cfg.MaxInflight <= 0 {
+		cfg.MaxInflight = DefaultMaxInflight
+	}
+	if cfg.MaxLineBytes <= 0 {
+		cfg.MaxLineBytes = DefaultMaxLineBytes
 	}
 	if cfg.MaxSubscribers <= 0 {
 		cfg.MaxSubscribers = DefaultMaxSubscribers
@@ -99,7 +113,8 @@ func New(cfg Config) *Server {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Server{cfg: cfg, logger: cfg.Logger, started: cfg.Now(), window: &window{},
-		subscribers: make(chan struct{}, cfg.MaxSubscribers), closing: make(chan struct{})}
+		subscribers: make(chan struct{}, cfg.MaxSubscribers), inflight: make(chan struct{}, cfg.MaxInflight),
+		closing: make(chan struct{})}
 }
 
 // Routes returns the handler with every route of the API. Each path also

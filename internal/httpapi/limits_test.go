@@ -1,0 +1,65 @@
+package httpapi_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/eventagg/eventagg"
+	"github.com/eventagg/eventagg/internal/httpapi"
+)
+
+// blockingIngester holds every Ingest until release is closed.
+type blockingIngester struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingIngester) Ingest(ctx context.Context, events []eventagg.Event, _ int) ([]eventagg.Appended, error) {
+	b.entered <- struct{}{}
+	<-b.release
+	return make([]eventagg.Appended, len(events)), nil
+}
+
+func TestInflightLimitAnswers503(t *testing.T) {
+	a := newApp(t, httpapi.Config{})
+	ing := &blockingIngester{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{Ingester: ing, Store: a.st, Queue: fakeQueue{}, MaxInflight: 1}).Routes())
+	defer srv.Close()
+	first := make(chan int, 1)
+	go func() {
+		resp, err := http.Post(srv.URL+"/publish", "application/json", strings.NewReader(ev("i", "1", ts)))
+		if err != nil {
+			first <- 0
+			return
+		}
+		resp.Body.Close()
+		first <- resp.StatusCode
+	}()
+	<-ing.entered // the first request holds the only slot
+	resp, err := http.Post(srv.URL+"/publish", "application/json", strings.NewReader(ev("i", "2", ts)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := readAll(resp)
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "--max-inflight") {
+		t.Fatalf("second request: %d %s", resp.StatusCode, body)
+	}
+	close(ing.release)
+	if code := <-first; code != 200 {
+		t.Fatalf("first request: %d", code)
+	}
+}
+
+func TestNDJSONLineLimit(t *testing.T) {
+	a := newApp(t, httpapi.Config{MaxLineBytes: 200})
+	long := `{"topic":"l","event_id":"2","timestamp":"` + ts + `","source":"s","payload":{"p":"` + strings.Repeat("x", 300) + `"}}`
+	r := a.do("POST", "/publish", "application/x-ndjson", []byte(ev("l", "1", ts)+"\n"+long+"\n"+ev("l", "3", ts)))
+	var res publishResult
+	r.decode(t, &res)
+	if res.summary() != "accepted:1 rejected accepted:2" || !strings.HasPrefix(res.Results[1].Error, "line 2: longer than the limit of 200 bytes") {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+}
