@@ -2,7 +2,7 @@ package eventagg
 
 import (
 	"bytes"
-	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -192,12 +192,20 @@ func ParseTimestamp(s string) (time.Time, error) {
 	return time.Time{}, Errorf(EINVALID, "timestamp: not RFC 3339: %s", Quote(s))
 }
 
-// Quote quotes s for an error message, cutting it so a huge bad value
-// cannot blow up the response.
+// Quote quotes s for an error message, cutting it so that a huge or
+// escape-heavy bad value cannot blow up the response: the result is at most
+// about 80 bytes.
 func Quote(s string) string {
-	const max = 64
-	if len(s) > max {
-		return fmt.Sprintf("%q…", s[:max])
+	const max = 80
+	q := strconv.Quote(s)
+	if len(q) <= max {
+		return q
 	}
-	return fmt.Sprintf("%q", s)
+	n := min(len(s), max)
+	for ; n > 0; n-- {
+		if q = strconv.Quote(s[:n]); len(q) <= max-3 {
+			break
+		}
+	}
+	return q + "…"
 }
