@@ -141,8 +141,9 @@ func (f fakeIngester) Ingest(context.Context, []eventagg.Event, int) ([]eventagg
 
 type fakeQueue struct{ saturated bool }
 
-func (q fakeQueue) Queued() int     { return 0 }
-func (q fakeQueue) Saturated() bool { return q.saturated }
+func (q fakeQueue) Queued() int        { return 0 }
+func (q fakeQueue) Saturated() bool    { return q.saturated }
+func (q fakeQueue) CommitError() error { return nil }
 
 func TestUnavailableAnswers503WithRetryAfter(t *testing.T) {
 	for _, err := range []error{

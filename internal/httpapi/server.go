@@ -13,10 +13,12 @@ import (
 	"github.com/eventagg/eventagg"
 )
 
-// Queue is what the handlers need to know of the pipeline's queue.
+// Queue is what the handlers need to know of the pipeline.
 type Queue interface {
 	Queued() int
 	Saturated() bool
+	// CommitError is a recent commit's error, nil when writes work.
+	CommitError() error
 }
 
 // Config holds the server's collaborators and limits.

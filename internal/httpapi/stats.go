@@ -91,6 +91,12 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": "store: " + eventagg.ErrorMessage(err)})
 		return
 	}
+	// The store may read fine yet refuse writes (disk full).
+	if err := s.cfg.Queue.CommitError(); err != nil {
+		w.Header().Set("Retry-After", retryAfterSeconds)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": "store: cannot write: " + eventagg.ErrorMessage(err)})
+		return
+	}
 	if s.cfg.Queue.Saturated() {
 		w.Header().Set("Retry-After", retryAfterSeconds)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": "queue: saturated"})

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/eventagg/eventagg"
 )
@@ -48,6 +49,8 @@ type Pipeline struct {
 
 	notifyMu sync.Mutex
 	notify   chan struct{} // closed and replaced at every successful commit
+
+	lastErr atomic.Pointer[commitFailure] // the last commit's failure; nil after a success
 }
 
 // request is one Ingest call waiting for its group to commit.
@@ -137,6 +140,27 @@ func (p *Pipeline) announceCommit() {
 	close(p.notify)
 	p.notify = make(chan struct{})
 	p.notifyMu.Unlock()
+}
+
+type commitFailure struct {
+	err error
+	at  time.Time
+}
+
+// holdDown is how long readiness stays off after a failed commit. A store
+// that reads fine can still refuse writes (disk full, read-only file), and a
+// tiny probe write may pass where real groups fail; so readiness comes back
+// only after a quiet spell, and the next real commit decides. Like a circuit
+// breaker's half-open state.
+const holdDown = 5 * time.Second
+
+// CommitError is the error of a commit that failed within the hold-down
+// period and has not been followed by a successful one; nil otherwise.
+func (p *Pipeline) CommitError() error {
+	if f := p.lastErr.Load(); f != nil && time.Since(f.at) < holdDown {
+		return f.err
+	}
+	return nil
 }
 
 // Queued is the number of events waiting for the writer.

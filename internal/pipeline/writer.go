@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/eventagg/eventagg"
 )
@@ -49,6 +50,7 @@ func (p *Pipeline) commit(group []*request, n int) {
 	out, err := p.store.Append(context.Background(), events, rejected)
 	p.queued.Add(-weight)
 	if err != nil {
+		p.lastErr.Store(&commitFailure{err: err, at: time.Now()})
 		p.logger.Error("commit failed", "events", n, "requests", len(group), "err", err)
 		for _, r := range group {
 			r.reply <- reply{err: err}
@@ -57,6 +59,7 @@ func (p *Pipeline) commit(group []*request, n int) {
 	}
 	// Mark the consumer's work before anyone hears back, so WaitIdle after
 	// a successful Ingest always covers these events.
+	p.lastErr.Store(nil)
 	p.consumer.wake()
 	p.announceCommit()
 	if p.cfg.OnCommit != nil {
