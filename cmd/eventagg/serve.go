@@ -125,7 +125,8 @@ func openStore(ctx context.Context, c serveConfig) (eventagg.Store, string, erro
 	}
 	s, err := sqlite.Open(ctx, path)
 	if err != nil {
-		return nil, "", fmt.Errorf("open SQLite database %s: %w (check the path and its permissions, or pass --db)", path, err)
+		return nil, "", fmt.Errorf("open SQLite database %s: %w (check that the directory exists and is writable; "+
+			"if the file is damaged, move it aside and restore a backup; or pass another --db)", path, err)
 	}
 	return s, "sqlite:" + path, nil
 }
