@@ -98,3 +98,34 @@ type TopicStats struct {
 type Ingester interface {
 	Ingest(ctx context.Context, events []Event, rejected int) ([]Appended, error)
 }
+
+// Rows is what ReadPage reads: database/sql and pgx rows both fit.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+}
+
+// ReadPage builds the page for q from rows holding, in order: position,
+// topic, seq, event_id, event time and commit time (µs since the epoch),
+// source and payload. A store asks for q.Limit+1 rows: the extra row only
+// tells that there is a next page. Both stores share it, so paging behaves
+// the same on each.
+func ReadPage(q EventQuery, rows Rows) (EventPage, error) {
+	page := EventPage{Events: make([]StoredEvent, 0, min(q.Limit, 1024)), Last: q.After}
+	for rows.Next() {
+		if len(page.Events) == q.Limit {
+			page.Next = page.Last
+			break
+		}
+		var e StoredEvent
+		var ts, recv int64
+		var payload []byte
+		if err := rows.Scan(&e.Position, &e.Topic, &e.Seq, &e.EventID, &ts, &recv, &e.Source, &payload); err != nil {
+			return EventPage{}, err
+		}
+		e.Timestamp, e.ReceivedAt, e.Payload = time.UnixMicro(ts).UTC(), time.UnixMicro(recv).UTC(), payload
+		page.Events = append(page.Events, e)
+		page.Last = q.CursorAfter(e)
+	}
+	return page, nil
+}

@@ -40,21 +40,9 @@ func (s *Store) Events(ctx context.Context, q eventagg.EventQuery) (eventagg.Eve
 		return eventagg.EventPage{}, interpretError(fmt.Errorf("list events: %w", err))
 	}
 	defer rows.Close()
-	page := eventagg.EventPage{Events: make([]eventagg.StoredEvent, 0, min(q.Limit, 1024)), Last: q.After}
-	for rows.Next() {
-		if len(page.Events) == q.Limit {
-			page.Next = page.Last
-			break
-		}
-		var e eventagg.StoredEvent
-		var ts, recv int64
-		var payload []byte
-		if err := rows.Scan(&e.Position, &e.Topic, &e.Seq, &e.EventID, &ts, &recv, &e.Source, &payload); err != nil {
-			return eventagg.EventPage{}, interpretError(err)
-		}
-		e.Timestamp, e.ReceivedAt, e.Payload = fromMicros(ts), fromMicros(recv), payload
-		page.Events = append(page.Events, e)
-		page.Last = q.CursorAfter(e)
+	page, err := eventagg.ReadPage(q, rows)
+	if err != nil {
+		return eventagg.EventPage{}, interpretError(err)
 	}
 	return page, interpretError(rows.Err())
 }

@@ -48,26 +48,11 @@ func (s *Store) events(ctx context.Context, q eventagg.EventQuery) (eventagg.Eve
 	}
 	defer rows.Close()
 
-	page := eventagg.EventPage{Events: make([]eventagg.StoredEvent, 0, min(q.Limit, 1024)), Last: q.After}
-	for rows.Next() {
-		if len(page.Events) == q.Limit {
-			page.Next = page.Last
-			break
-		}
-		var e eventagg.StoredEvent
-		var ts, recv int64
-		var payload []byte
-		if err := rows.Scan(&e.Position, &e.Topic, &e.Seq, &e.EventID, &ts, &recv, &e.Source, &payload); err != nil {
-			return eventagg.EventPage{}, err
-		}
-		e.Timestamp, e.ReceivedAt, e.Payload = fromMicros(ts), fromMicros(recv), payload
-		page.Events = append(page.Events, e)
-		page.Last = q.CursorAfter(e)
-	}
-	if err := rows.Err(); err != nil {
+	page, err := eventagg.ReadPage(q, rows)
+	if err != nil {
 		return eventagg.EventPage{}, err
 	}
-	return page, nil
+	return page, rows.Err()
 }
 
 // Stats implements eventagg.Store. Both reads run in one read transaction,
