@@ -1,16 +1,21 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/eventagg/eventagg/internal/httpapi"
+	"github.com/eventagg/eventagg/internal/pipeline"
 	"github.com/eventagg/eventagg/internal/store/postgres/pgtest"
 )
 
@@ -171,4 +176,47 @@ func TestPostgresOverlappingBatchesAllSucceed(t *testing.T) {
 	for e := range errs {
 		t.Error(e)
 	}
+}
+
+// A subscriber on one replica sees an event published on another through
+// LISTEN/NOTIFY: with the fallback poll set to an hour, nothing else could
+// deliver it.
+func TestNotifyReachesOtherReplica(t *testing.T) {
+	dbURL := pgtest.FreshSchema(t)
+	var urls []string
+	for i := 0; i < 2; i++ {
+		store, _, err := openStore(context.Background(), serveConfig{store: dbURL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pipe := pipeline.Start(store, pipeline.Config{}, nil)
+		api := httpapi.New(httpapi.Config{Ingester: pipe, Store: store, Queue: pipe, Notifier: pipe, SubscribePoll: time.Hour})
+		srv := httptest.NewServer(api.Routes())
+		t.Cleanup(func() { api.CloseStreams(); srv.Close(); pipe.Close(context.Background()); store.Close() })
+		urls = append(urls, srv.URL)
+	}
+	// Subscribe on replica 1 from the current end (nothing yet), and wait
+	// until the stream is open before publishing on replica 0.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", urls[1]+"/subscribe?topic=notify", nil)
+	resp, err := httpc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	if !sc.Scan() || sc.Text() != ": subscribed" {
+		t.Fatalf("stream did not open: %q", sc.Text())
+	}
+	publishLines(t, urls[0], line("notify", "1"))
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "data: ") {
+			if !strings.Contains(sc.Text(), `"event_id":"1"`) {
+				t.Fatalf("got %s", sc.Text())
+			}
+			return
+		}
+	}
+	t.Fatalf("no event reached the other replica: %v", sc.Err())
 }

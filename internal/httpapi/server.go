@@ -42,6 +42,9 @@ type Config struct {
 	MaxLineBytes int
 	// MaxSubscribers bounds concurrent /subscribe streams; beyond it, 503.
 	MaxSubscribers int
+	// SubscribePoll bounds how late a stream sees commits that its Notifier
+	// missed (another replica's, without LISTEN/NOTIFY).
+	SubscribePoll time.Duration
 	// Heartbeat is the interval of SSE comment lines that keep proxies
 	// from closing idle streams.
 	Heartbeat time.Duration
@@ -101,6 +104,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.MaxSubscribers <= 0 {
 		cfg.MaxSubscribers = DefaultMaxSubscribers
+	}
+	if cfg.SubscribePoll <= 0 {
+		cfg.SubscribePoll = time.Second
 	}
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = DefaultHeartbeat

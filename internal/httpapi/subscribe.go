@@ -20,9 +20,6 @@ type Notifier interface {
 const (
 	DefaultMaxSubscribers = 256
 	DefaultHeartbeat      = 15 * time.Second
-	// subscribePoll bounds the delay for events committed by another
-	// replica, which this process's Notifier does not see.
-	subscribePoll = time.Second
 	// subscribeWriteTimeout drops a subscriber whose connection takes no
 	// data for this long; a slow one only ever slows itself.
 	subscribeWriteTimeout = 30 * time.Second
@@ -81,7 +78,7 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	heartbeat := time.NewTicker(s.cfg.Heartbeat)
 	defer heartbeat.Stop()
-	poll := time.NewTimer(subscribePoll)
+	poll := time.NewTimer(s.cfg.SubscribePoll)
 	defer poll.Stop()
 	var buf bytes.Buffer
 	for {
@@ -115,7 +112,7 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 		}
-		poll.Reset(subscribePoll)
+		poll.Reset(s.cfg.SubscribePoll)
 		select {
 		case <-changed:
 		case <-poll.C:

@@ -51,6 +51,8 @@ type Pipeline struct {
 	notify   chan struct{} // closed and replaced at every successful commit
 
 	lastErr atomic.Pointer[commitFailure] // the last commit's failure; nil after a success
+
+	stopWatch context.CancelFunc // ends the watch of other replicas' commits
 }
 
 // request is one Ingest call waiting for its group to commit.
@@ -94,7 +96,27 @@ func Start(store eventagg.Store, cfg Config, logger *slog.Logger) *Pipeline {
 	}
 	go p.consumer.run()
 	go p.write()
+	ctx, cancel := context.WithCancel(context.Background())
+	p.stopWatch = cancel
+	if w, ok := store.(watcher); ok {
+		go p.watch(w.Watch(ctx))
+	}
 	return p
+}
+
+// watcher is a store that reports commits made by other processes (the
+// PostgreSQL store, through LISTEN/NOTIFY).
+type watcher interface {
+	Watch(ctx context.Context) <-chan struct{}
+}
+
+// watch turns other replicas' commits into the same wake-ups as our own, so
+// consumers and subscribers react at once instead of at their next poll.
+func (p *Pipeline) watch(commits <-chan struct{}) {
+	for range commits {
+		p.consumer.wake()
+		p.announceCommit()
+	}
 }
 
 // Ingest queues the events and waits until their group is committed. It
@@ -185,6 +207,7 @@ func (p *Pipeline) Close(ctx context.Context) error {
 		close(p.reqs)
 	}
 	p.mu.Unlock()
+	p.stopWatch()
 	select {
 	case <-p.writerDone:
 	case <-ctx.Done():

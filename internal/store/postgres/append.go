@@ -226,8 +226,11 @@ func (s *Store) append(ctx context.Context, tx pgx.Tx, g *group, rejected int) (
 			return nil, fmt.Errorf("update topics: %w", err)
 		}
 	}
+	// pg_notify is delivered only if and when the transaction commits: it
+	// wakes the consumers and subscribers of the other replicas at once.
 	if _, err := tx.Exec(ctx, `UPDATE counters SET received = received + $1, stored = stored + $2, duplicates = duplicates + $3,
-		rejected = rejected + $4 WHERE shard = $5`, len(g.events), len(ins.tids), dups, rejected, shard()); err != nil {
+		rejected = rejected + $4 FROM (SELECT pg_notify('`+commitChannel+`', '')) AS n WHERE shard = $5`,
+		len(g.events), len(ins.tids), dups, rejected, shard()); err != nil {
 		return nil, fmt.Errorf("update counters: %w", err)
 	}
 	return out, nil
