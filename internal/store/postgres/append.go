@@ -94,10 +94,18 @@ func newGroup(events []eventagg.Event) *group {
 
 // createTopics makes missing topic rows in their own short transaction, so
 // the group's transaction only ever locks existing rows, in name order.
+// Topics are never deleted, so a name seen once is skipped from then on.
 func (s *Store) createTopics(ctx context.Context, topics []string) error {
-	if len(topics) == 0 {
+	var unknown []string
+	for _, t := range topics {
+		if _, ok := s.knownTopics.Load(t); !ok {
+			unknown = append(unknown, t)
+		}
+	}
+	if len(unknown) == 0 {
 		return nil
 	}
+	topics = unknown
 	_, err := s.pool.Exec(ctx, `
 		WITH missing AS (
 			SELECT n FROM unnest($1::text[]) AS n WHERE NOT EXISTS (SELECT 1 FROM topics WHERE name = n)
@@ -107,6 +115,9 @@ func (s *Store) createTopics(ctx context.Context, topics []string) error {
 		INSERT INTO consumer_offsets (topic_id) SELECT id FROM created ON CONFLICT DO NOTHING`, topics)
 	if err != nil {
 		return fmt.Errorf("create topics: %w", err)
+	}
+	for _, t := range topics {
+		s.knownTopics.Store(t, struct{}{})
 	}
 	return nil
 }

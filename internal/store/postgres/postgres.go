@@ -13,6 +13,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"sync"
 	"syscall"
 	"time"
 
@@ -32,6 +33,8 @@ const counterShards = 16
 type Store struct {
 	pool *pgxpool.Pool
 	name string
+	// knownTopics caches topic names that exist, to skip creating them.
+	knownTopics sync.Map
 	// Now returns the commit time stamped on events; tests replace it.
 	Now func() time.Time
 }
