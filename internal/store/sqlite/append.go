@@ -80,9 +80,10 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 		g.duplicates++
 	}
 
+	updateTopic := tx.StmtContext(ctx, s.stmts.updateTopic)
 	for _, g := range topics {
 		dups += g.duplicates
-		if _, err := tx.StmtContext(ctx, s.stmts.updateTopic).ExecContext(ctx, g.lastSeq, g.received, g.duplicates, g.id); err != nil {
+		if _, err := updateTopic.ExecContext(ctx, g.lastSeq, g.received, g.duplicates, g.id); err != nil {
 			return nil, fmt.Errorf("update topic: %w", err)
 		}
 	}
