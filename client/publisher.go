@@ -38,11 +38,10 @@ type Publisher struct {
 	c   *Client
 	cfg Batching
 
-	mu      sync.Mutex // guards buf, bytes, first, added
+	mu      sync.Mutex // guards buf, bytes, first, base
 	buf     []json.RawMessage
 	bytes   int
 	first   time.Time // when the oldest buffered event was added
-	added   int       // events added so far, for indexes in errors
 	base    int       // index of buf[0] among all added events
 	sendMu  sync.Mutex
 	totals  Totals
@@ -94,7 +93,6 @@ func (p *Publisher) AddRaw(ctx context.Context, raw json.RawMessage) error {
 	}
 	p.buf = append(p.buf, raw)
 	p.bytes += len(raw) + 1
-	p.added++
 	if len(p.buf) < p.cfg.MaxEvents && p.bytes < p.cfg.MaxBytes {
 		p.mu.Unlock()
 		return nil
