@@ -9,22 +9,35 @@ import (
 	"unicode/utf8"
 )
 
-// Limits on event fields. They bound what one event can cost the store.
+// Limits on event fields, fixed by the data model. They bound what one
+// event can cost the store.
 const (
 	MaxTopicLen   = 255
 	MaxEventIDLen = 255
 	MaxSourceLen  = 255
-	// MaxPayloadBytes is the largest encoded payload accepted.
-	MaxPayloadBytes = 256 << 10
-	// MaxPayloadDepth is the deepest nesting of objects and arrays accepted
-	// in a payload: readers of the events should not need deep recursion.
-	MaxPayloadDepth = 64
 )
 
-// Validate checks every field and returns the normalised Event. The error is
-// an *Error with code EINVALID whose message starts with the field's name,
-// so a publisher knows what to fix.
-func (in *Input) Validate() (Event, error) {
+// PayloadLimits bound a payload; operators may change them (serve's
+// --max-payload-bytes and --max-payload-depth).
+type PayloadLimits struct {
+	// MaxBytes is the largest encoded payload accepted.
+	MaxBytes int
+	// MaxDepth is the deepest nesting of objects and arrays accepted:
+	// readers of the events should not need deep recursion.
+	MaxDepth int
+}
+
+// DefaultPayloadLimits: 256 KiB, 64 levels.
+var DefaultPayloadLimits = PayloadLimits{MaxBytes: 256 << 10, MaxDepth: 64}
+
+// Validate checks every field under the default payload limits.
+func (in *Input) Validate() (Event, error) { return in.ValidateWithin(DefaultPayloadLimits) }
+
+// ValidateWithin checks every field and returns the normalised Event. The
+// error is an *Error with code EINVALID (ETOOLARGE for a payload over the
+// limit) whose message starts with the field's name, so a publisher knows
+// what to fix.
+func (in *Input) ValidateWithin(l PayloadLimits) (Event, error) {
 	if err := ValidateTopic(in.Topic); err != nil {
 		return Event{}, err
 	}
@@ -38,7 +51,7 @@ func (in *Input) Validate() (Event, error) {
 	if err := validateSource(in.Source); err != nil {
 		return Event{}, err
 	}
-	if err := validatePayload(in.Payload); err != nil {
+	if err := validatePayload(in.Payload, l); err != nil {
 		return Event{}, err
 	}
 	return Event{Topic: in.Topic, EventID: in.EventID, Timestamp: ts, Source: in.Source, Payload: in.Payload}, nil
@@ -99,17 +112,17 @@ func checkText(field, s string, max int) error {
 	return nil
 }
 
-func validatePayload(p []byte) error {
+func validatePayload(p []byte, l PayloadLimits) error {
 	p = bytes.TrimSpace(p)
 	switch {
 	case len(p) == 0:
 		return Errorf(EINVALID, "payload: required (a JSON object)")
-	case len(p) > MaxPayloadBytes:
-		return Errorf(ETOOLARGE, "payload: %d bytes exceeds the limit of %d bytes", len(p), MaxPayloadBytes)
+	case len(p) > l.MaxBytes:
+		return Errorf(ETOOLARGE, "payload: %d bytes exceeds the limit of %d bytes (--max-payload-bytes)", len(p), l.MaxBytes)
 	case p[0] != '{':
 		return Errorf(EINVALID, "payload: must be a JSON object, got %s", jsonKind(p[0]))
-	case depth(p) > MaxPayloadDepth:
-		return Errorf(EINVALID, "payload: nested deeper than the limit of %d levels", MaxPayloadDepth)
+	case depth(p) > l.MaxDepth:
+		return Errorf(EINVALID, "payload: nested deeper than the limit of %d levels (--max-payload-depth)", l.MaxDepth)
 	}
 	return nil
 }

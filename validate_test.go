@@ -65,11 +65,11 @@ func TestPayloadDepthLimit(t *testing.T) {
 	nest := func(n int) json.RawMessage {
 		return json.RawMessage(`{"a":` + strings.Repeat("[", n-1) + strings.Repeat("]", n-1) + `,"s":"[[[[{{{{\"]]"}`)
 	}
-	in.Payload = nest(eventagg.MaxPayloadDepth)
+	in.Payload = nest(eventagg.DefaultPayloadLimits.MaxDepth)
 	if _, err := in.Validate(); err != nil {
 		t.Fatalf("at the limit: %v", err)
 	}
-	in.Payload = nest(eventagg.MaxPayloadDepth + 1)
+	in.Payload = nest(eventagg.DefaultPayloadLimits.MaxDepth + 1)
 	if _, err := in.Validate(); err == nil || !strings.Contains(err.Error(), "payload: nested deeper than the limit of 64") {
 		t.Fatalf("over the limit: %v", err)
 	}

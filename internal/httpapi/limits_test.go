@@ -63,3 +63,16 @@ func TestNDJSONLineLimit(t *testing.T) {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
 }
+
+func TestPayloadLimitsAreConfigurable(t *testing.T) {
+	a := newApp(t, httpapi.Config{Payload: eventagg.PayloadLimits{MaxBytes: 64, MaxDepth: 2}})
+	big := `{"topic":"p","event_id":"1","timestamp":"` + ts + `","source":"s","payload":{"x":"` + strings.Repeat("y", 80) + `"}}`
+	deep := `{"topic":"p","event_id":"2","timestamp":"` + ts + `","source":"s","payload":{"a":{"b":{}}}}`
+	ok := `{"topic":"p","event_id":"3","timestamp":"` + ts + `","source":"s","payload":{"a":{"b":1}}}`
+	res := a.publishOK(arr(big, deep, ok))
+	if res.summary() != "rejected rejected accepted:1" ||
+		!strings.HasPrefix(res.Results[0].Error, "payload: 88 bytes exceeds the limit of 64 bytes (--max-payload-bytes)") ||
+		!strings.HasPrefix(res.Results[1].Error, "payload: nested deeper than the limit of 2 levels (--max-payload-depth)") {
+		t.Fatalf("%+v", res)
+	}
+}

@@ -35,7 +35,7 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 		err := it.err
 		if err == nil {
 			var e eventagg.Event
-			if e, err = it.in.Validate(); err == nil {
+			if e, err = it.in.ValidateWithin(s.cfg.Payload); err == nil {
 				events = append(events, e)
 				continue
 			}

@@ -40,6 +40,8 @@ type Config struct {
 	MaxInflight int
 	// MaxLineBytes is the longest NDJSON line; a longer one rejects its event.
 	MaxLineBytes int
+	// Payload bounds each event's payload; zero fields take the defaults.
+	Payload eventagg.PayloadLimits
 	// MaxSubscribers bounds concurrent /subscribe streams; beyond it, 503.
 	MaxSubscribers int
 	// SubscribePoll bounds how late a stream sees commits that its Notifier
@@ -101,6 +103,12 @@ func New(cfg Config) *Server {
 	}
 	if cfg.MaxLineBytes <= 0 {
 		cfg.MaxLineBytes = DefaultMaxLineBytes
+	}
+	if cfg.Payload.MaxBytes <= 0 {
+		cfg.Payload.MaxBytes = eventagg.DefaultPayloadLimits.MaxBytes
+	}
+	if cfg.Payload.MaxDepth <= 0 {
+		cfg.Payload.MaxDepth = eventagg.DefaultPayloadLimits.MaxDepth
 	}
 	if cfg.MaxSubscribers <= 0 {
 		cfg.MaxSubscribers = DefaultMaxSubscribers
