@@ -142,11 +142,28 @@ func verifyCrashState(t *testing.T, p *proc, ledger *ackLedger) {
 	for _, e := range ledger.errs {
 		t.Error(e)
 	}
-	s := p.waitProcessed()
+	// Servers may still commit requests whose publishers gave up when the
+	// load stopped: read stats, listing and stats again until no commit
+	// landed in between, so the three describe the same state.
+	var s stats
+	var listing map[string][]stored
+	for attempt := 0; ; attempt++ {
+		s = p.waitProcessed()
+		listing = map[string][]stored{}
+		for _, topic := range crashTopics {
+			listing[topic] = p.listAll(topic)
+		}
+		if again := p.waitProcessed(); again.Stored == s.Stored && again.Received == s.Received {
+			break
+		}
+		if attempt == 20 {
+			t.Fatal("commits keep landing after the load stopped")
+		}
+	}
 	storedSeq := map[string]int64{}
 	var total int64
 	for _, topic := range crashTopics {
-		events := p.listAll(topic)
+		events := listing[topic]
 		for i, e := range events {
 			if e.Seq != int64(i+1) {
 				t.Fatalf("%s: event %d has seq %d: gap or disorder", topic, i, e.Seq)
