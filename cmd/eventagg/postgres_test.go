@@ -93,7 +93,7 @@ func TestPostgresOutageAnswers503AndRecovers(t *testing.T) {
 	proxy := newCutProxy(t, u.Host)
 	u.Host = proxy.ln.Addr().String()
 	q := u.Query()
-	q.Set("connect_timeout", "2")
+	q.Set("connect_timeout", "10") // generous: CI runs packages side by side
 	u.RawQuery = q.Encode()
 
 	svc, err := startService(context.Background(), serveConfig{addr: "127.0.0.1:0", store: u.String(), maxBody: 1 << 20, maxEvents: 100, maxQueued: 1000},
