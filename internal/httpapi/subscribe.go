@@ -47,7 +47,9 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	if q.After, err = eventagg.ParseCursor(after); err == nil {
 		err = q.After.Check(q.Order, q.Topic == "")
 	}
-	if err == nil && v.Has("tail") {
+	// tail starts near the end; a browser reconnecting with Last-Event-ID
+	// resends the same URL, and then the resume point wins.
+	if err == nil && v.Has("tail") && r.Header.Get("Last-Event-ID") == "" {
 		err = s.tailCursor(r, &q, v.Get("tail"))
 	}
 	if err != nil {

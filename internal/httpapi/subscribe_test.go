@@ -174,3 +174,24 @@ type syncBuf struct {
 
 func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
 func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// ?tail=N starts N events before the end; a reconnect of the same URL with
+// Last-Event-ID (what EventSource does) resumes instead of failing.
+func TestSubscribeTail(t *testing.T) {
+	a := newApp(t, httpapi.Config{})
+	a.publishOK(arr(ev("t", "1", ts), ev("t", "2", ts), ev("t", "3", ts)))
+	sub := a.subscribe("topic=t&tail=2", "")
+	if got := fmt.Sprint(sub.next(2)); got != "[t/2:2 t/3:3]" {
+		t.Fatalf("tail: %s", got)
+	}
+	last := sub.lastID
+	sub.close()
+	a.publishOK(ev("t", "4", ts))
+	again := a.subscribe("topic=t&tail=2", last)
+	if got := fmt.Sprint(again.next(1)); got != "[t/4:4]" {
+		t.Fatalf("reconnect: %s", got)
+	}
+	if r := a.get("/subscribe?tail=2"); r.status != 400 || !strings.HasPrefix(r.errorText(t), "tail:") {
+		t.Fatalf("tail without topic: %d %s", r.status, r.body)
+	}
+}
