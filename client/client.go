@@ -119,6 +119,7 @@ func (realClock) Sleep(ctx context.Context, d time.Duration) error {
 // Client sends events to one eventagg server.
 type Client struct {
 	base   string
+	key    string
 	http   *http.Client
 	retry  Retry
 	clock  Clock
@@ -130,6 +131,10 @@ type Option func(*Client)
 
 // WithHTTPClient sets the HTTP client (timeouts, transport).
 func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
+
+// WithAPIKey sends key as "Authorization: Bearer KEY" (servers run with
+// --auth-file need one with the publish right).
+func WithAPIKey(key string) Option { return func(c *Client) { c.key = key } }
 
 // WithRetry sets the back-off policy.
 func WithRetry(r Retry) Option { return func(c *Client) { c.retry = r } }
@@ -248,6 +253,9 @@ func (c *Client) post(ctx context.Context, body []byte) (Result, time.Duration, 
 		return Result{}, 0, &Error{Status: 0, Code: "invalid", Message: err.Error()}
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return Result{}, 0, &Error{Message: "deliver: " + err.Error()}

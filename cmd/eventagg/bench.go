@@ -21,7 +21,7 @@ import (
 )
 
 type benchConfig struct {
-	url, db, idMode      string
+	url, db, idMode, key string
 	embedded, jsonOut    bool
 	events, batch, conc  int
 	topics, payloadBytes int
@@ -46,6 +46,7 @@ func parseBench(args []string, getenv func(string) string, stderr io.Writer) (be
 	idMode := fs.String("id", "", "random", "event ids: random or sortable")
 	rate := fs.FlagSet.Float64("rate", 0, "fixed rate in events/s (0 = as fast as possible); latency then counts from each request's scheduled time, so a stall is not hidden (no coordinated omission)")
 	jsonOut := fs.FlagSet.Bool("json", false, "print the report as JSON")
+	key := fs.String("key", "EVENTAGG_API_KEY", "", "API key with the publish and read rights, for servers run with --auth-file")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: eventagg bench [flags]\n\nLoads a server and reports throughput and latency, then checks /stats counted exactly what was sent.\n\n")
 		fs.PrintDefaults()
@@ -54,7 +55,7 @@ func parseBench(args []string, getenv func(string) string, stderr io.Writer) (be
 		return c, err
 	}
 	c = benchConfig{url: *url, db: *db, idMode: *idMode, embedded: *embedded, jsonOut: *jsonOut, events: *events,
-		batch: *batch, conc: *conc, topics: *topics, payloadBytes: *payloadBytes, dupRate: *dupRate, rate: *rate, duration: *duration}
+		batch: *batch, conc: *conc, topics: *topics, payloadBytes: *payloadBytes, dupRate: *dupRate, rate: *rate, duration: *duration, key: *key}
 	if err := positive(map[string]int{"events": c.events, "batch": c.batch, "concurrency": c.conc, "topics": c.topics}); err != nil {
 		return c, err
 	}
@@ -193,10 +194,12 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	httpc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: c.conc, MaxConnsPerHost: c.conc}}
 	var clients []*client.Client
 	for _, u := range strings.Split(url, ",") {
-		clients = append(clients, client.New(strings.TrimSpace(u), client.WithHTTPClient(httpc)))
+		clients = append(clients, client.New(strings.TrimSpace(u), client.WithHTTPClient(httpc), client.WithAPIKey(c.key)))
 	}
 	url = strings.TrimSpace(strings.Split(url, ",")[0]) // replicas share a store: any one's /stats will do
-	before, err := getStats(ctx, httpc, url)
+	// Start from a settled server: events still pending from earlier work
+	// would otherwise land in this run's processed delta.
+	before, err := waitIdle(ctx, httpc, url, c.key)
 	if err != nil {
 		return err
 	}
@@ -264,7 +267,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	elapsed := time.Since(start)
 	stopProgress()
 
-	after, err := waitIdle(ctx, httpc, url)
+	after, err := waitIdle(ctx, httpc, url, c.key)
 	if err != nil {
 		return err
 	}
@@ -353,11 +356,12 @@ func printReport(w io.Writer, c benchConfig, r benchReport) {
 	}
 }
 
-func getStats(ctx context.Context, h *http.Client, url string) (map[string]int64, error) {
+func getStats(ctx context.Context, h *http.Client, url, key string) (map[string]int64, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", url+"/stats", nil)
 	if err != nil {
 		return nil, err
 	}
+	setKey(req, key)
 	resp, err := h.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("GET /stats: %w", err)
@@ -382,10 +386,10 @@ func getStats(ctx context.Context, h *http.Client, url string) (map[string]int64
 }
 
 // waitIdle reads /stats until the consumer has caught up (pending 0).
-func waitIdle(ctx context.Context, h *http.Client, url string) (map[string]int64, error) {
+func waitIdle(ctx context.Context, h *http.Client, url, key string) (map[string]int64, error) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		s, err := getStats(ctx, h, url)
+		s, err := getStats(ctx, h, url, key)
 		if err != nil || s["pending"] == 0 {
 			return s, err
 		}

@@ -31,6 +31,7 @@ func publish(ctx context.Context, args []string, getenv func(string) string, std
 	idIfMissing := fs.FlagSet.Bool("id-if-missing", false, "give events without an event_id a new sortable id")
 	batch := fs.Int("batch", "", 500, "events per request")
 	giveUp := fs.FlagSet.Duration("give-up", 2*time.Minute, "stop retrying a batch after this long")
+	key := fs.String("key", "EVENTAGG_API_KEY", "", "API key, for servers run with --auth-file")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: eventagg publish [flags] [FILE...]
 
@@ -60,7 +61,7 @@ answered. Exit status: 0 all stored (accepted or duplicate), 1 some rejected,
 	start := time.Now()
 	retry := client.DefaultRetry
 	retry.MaxElapsed = *giveUp
-	pub := client.New(*url, client.WithRetry(retry)).NewPublisher(client.Batching{MaxEvents: *batch, Interval: -1})
+	pub := client.New(*url, client.WithRetry(retry), client.WithAPIKey(*key)).NewPublisher(client.Batching{MaxEvents: *batch, Interval: -1})
 	var read int
 	var deliverErr error
 	for _, name := range files {

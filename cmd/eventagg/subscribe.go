@@ -26,6 +26,7 @@ func subscribe(ctx context.Context, args []string, getenv func(string) string, s
 	fromStart := fs.FlagSet.Bool("from-start", false, "print every stored event first")
 	after := fs.String("after", "", "", "resume after this cursor (an SSE id printed to stderr with --ids)")
 	ids := fs.FlagSet.Bool("ids", false, "print each event's cursor to stderr, to resume with --after")
+	key := fs.String("key", "EVENTAGG_API_KEY", "", "API key, for servers run with --auth-file")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: eventagg subscribe [--topic T] [--from-start | --after CURSOR]\n\nPrints events as NDJSON as they are stored; by default only events stored from now on.\n\n")
 		fs.PrintDefaults()
@@ -39,14 +40,14 @@ func subscribe(ctx context.Context, args []string, getenv func(string) string, s
 	cursor := *after
 	if !*fromStart && cursor == "" {
 		var err error
-		if cursor, err = endCursor(ctx, *base, *topic); err != nil {
+		if cursor, err = endCursor(ctx, *base, *topic, *key); err != nil {
 			return err
 		}
 	}
 	out := bufio.NewWriter(stdout)
 	delay := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		got, err := stream(ctx, *base, *topic, cursor, func(id string, data []byte) error {
+		got, err := stream(ctx, *base, *topic, *key, cursor, func(id string, data []byte) error {
 			cursor = id
 			out.Write(data)
 			out.WriteByte('\n')
@@ -77,7 +78,7 @@ func subscribe(ctx context.Context, args []string, getenv func(string) string, s
 
 // stream reads one SSE connection until it ends, calling fn per event. It
 // reports whether any event came.
-func stream(ctx context.Context, base, topic, after string, fn func(id string, data []byte) error) (bool, error) {
+func stream(ctx context.Context, base, topic, key, after string, fn func(id string, data []byte) error) (bool, error) {
 	q := url.Values{}
 	if topic != "" {
 		q.Set("topic", topic)
@@ -89,6 +90,7 @@ func stream(ctx context.Context, base, topic, after string, fn func(id string, d
 	if after != "" {
 		req.Header.Set("Last-Event-ID", after)
 	}
+	setKey(req, key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return false, err
@@ -127,7 +129,7 @@ func stream(ctx context.Context, base, topic, after string, fn func(id string, d
 
 // endCursor finds the cursor after the newest stored event, by paging the
 // listing with the largest pages; "" for an empty store.
-func endCursor(ctx context.Context, base, topic string) (string, error) {
+func endCursor(ctx context.Context, base, topic, key string) (string, error) {
 	cursor := ""
 	for {
 		q := url.Values{"limit": {"10000"}, "after": {cursor}}
@@ -138,6 +140,7 @@ func endCursor(ctx context.Context, base, topic string) (string, error) {
 		if err != nil {
 			return "", err
 		}
+		setKey(req, key)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return "", err
@@ -152,5 +155,11 @@ func endCursor(ctx context.Context, base, topic string) (string, error) {
 		if page.Next == "" {
 			return cursor, nil
 		}
+	}
+}
+
+func setKey(req *http.Request, key string) {
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
 	}
 }

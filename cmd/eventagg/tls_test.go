@@ -140,3 +140,38 @@ func TestSlowHeadersAreCutOff(t *testing.T) {
 		t.Fatalf("connection held for %v", took)
 	}
 }
+
+// publish, subscribe and bench all carry --key to a server with API keys.
+func TestCommandsSendTheirKey(t *testing.T) {
+	authFile := filepath.Join(t.TempDir(), "keys")
+	os.WriteFile(authFile, []byte("tools-key-0123456789abcd publish,read\n"), 0o600)
+	svc, err := startService(context.Background(), serveConfig{addr: "127.0.0.1:0", db: filepath.Join(t.TempDir(), "k.db"),
+		maxBody: 1 << 20, maxEvents: 1000, maxQueued: 10000, authFile: authFile}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.stop(10 * time.Second)
+	keyEnv := env(map[string]string{"EVENTAGG_API_KEY": "tools-key-0123456789abcd"})
+	var out, errOut syncBuffer
+	if err := run(context.Background(), []string{"publish", "--url", svc.URL(), "--give-up", "1s"}, keyEnv,
+		strings.NewReader(line("k", "1")), &out, &errOut); err != nil {
+		t.Fatalf("publish: %v %s %s", err, out.String(), errOut.String())
+	}
+	if err := run(context.Background(), []string{"publish", "--url", svc.URL(), "--give-up", "1s"}, env(nil),
+		strings.NewReader(line("k", "2")), &out, &errOut); err == nil || !strings.Contains(errOut.String(), "401") {
+		t.Fatalf("publish without a key: %v %s", err, errOut.String())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var sub syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"subscribe", "--url", svc.URL(), "--topic", "k", "--from-start"}, keyEnv, nil, &sub, &errOut)
+	}()
+	waitFor(t, func() bool { return strings.Contains(sub.String(), `"event_id":"1"`) })
+	cancel()
+	<-done
+	var bout bytes.Buffer
+	if err := run(context.Background(), []string{"bench", "--url", svc.URL(), "--events", "200", "--batch", "20", "--json"}, keyEnv, nil, &bout, &errOut); err != nil {
+		t.Fatalf("bench with a key: %v %s", err, bout.String()[:min(len(bout.String()), 2000)])
+	}
+}
