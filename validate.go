@@ -190,7 +190,14 @@ func ParseTimestamp(s string) (time.Time, error) {
 	if strings.HasSuffix(norm, "z") {
 		norm = norm[:len(norm)-1] + "Z"
 	}
+	// Try only the layouts of the right kind: a zone-less timestamp, the
+	// common case, would otherwise first fail (and allocate an error) in
+	// every zoned layout on the hot path of each publish.
+	zoned := strings.HasSuffix(norm, "Z") || (len(norm) > 19 && strings.ContainsAny(norm[19:], "+-"))
 	for _, l := range timestampLayouts {
+		if l.zoned != zoned {
+			continue
+		}
 		var t time.Time
 		var err error
 		if l.zoned {

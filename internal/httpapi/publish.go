@@ -77,8 +77,9 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 	for i := range verdicts {
 		s.cfg.Observer.Event(b.items[i].in.Topic, verdicts[i].status, verdicts[i].err)
 	}
-	elapsed := s.cfg.Now().Sub(start)
-	s.window.record(s.cfg.Now(), len(events), elapsed)
+	now := s.cfg.Now()
+	elapsed := now.Sub(start)
+	s.window.record(now, len(events), elapsed)
 	s.cfg.Observer.Publish(elapsed)
 	writePublishResponse(w, accepted, dups, rejected, verdicts)
 }
