@@ -2,10 +2,15 @@
 # The README's PostgreSQL figures: eventagg bench against 1 and then 3
 # replicas on one fresh database schema, 20% duplicates.
 # Usage: EVENTAGG_TEST_POSTGRES_URL=postgres://… scripts/bench-postgres.sh
+# EVENTAGG_BIN=path runs a binary built elsewhere (say, another commit), to
+# compare two versions on the same machine state.
 set -euo pipefail
 base=${EVENTAGG_TEST_POSTGRES_URL:?set EVENTAGG_TEST_POSTGRES_URL}
-bin=$(mktemp -d)/eventagg
-go build -o "$bin" ./cmd/eventagg
+bin=${EVENTAGG_BIN:-}
+if [ -z "$bin" ]; then
+  bin=$(mktemp -d)/eventagg
+  go build -o "$bin" ./cmd/eventagg
+fi
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT

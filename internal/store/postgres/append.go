@@ -21,28 +21,21 @@ const conflictRetries = 5
 // Append implements eventagg.Store.
 //
 // How seq stays gap-free across replicas: the transaction locks the row of
-// every topic in the group (FOR UPDATE, in name order, so two replicas never
+// every topic in the group (FOR UPDATE, in id order, so two replicas never
 // wait on each other in a cycle). While it holds them no other transaction
 // can add events to those topics, so it can look up which keys exist, give
 // the rest last_seq+1, +2, … and insert them all with one unnest statement.
-// The cost: groups that share a topic commit one after the other.
+// The cost: groups that share a topic commit one after the other, so the
+// whole transaction is one round trip (see append) to keep the locks short.
 func (s *Store) Append(ctx context.Context, events []eventagg.Event, rejected int) ([]eventagg.Appended, error) {
 	g := newGroup(events)
-	if err := s.createTopics(ctx, g.topics); err != nil {
+	var err error
+	if g.topicIDs, err = s.topicIDs(ctx, g.topics); err != nil {
 		return nil, interpretError(err)
 	}
-	var err error
 	for attempt := 0; attempt < conflictRetries; attempt++ {
 		var out []eventagg.Appended
-		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			var err error
-			out, err = s.append(ctx, tx, g, rejected)
-			return err
-		})
-		// pgx commits when the function returns nil; with the default
-		// synchronous_commit=on the commit is flushed to the WAL on disk
-		// before Commit returns, so the group may now be acknowledged.
-		if err == nil {
+		if out, err = s.append(ctx, g, rejected); err == nil {
 			return out, nil
 		}
 		var pgErr *pgconn.PgError
@@ -56,10 +49,11 @@ func (s *Store) Append(ctx context.Context, events []eventagg.Event, rejected in
 // group is a batch prepared outside the transaction: in-group repeats found,
 // keys sorted, so the transaction itself does only database work.
 type group struct {
-	events []eventagg.Event
-	dupOf  []int    // index of the first occurrence, or -1
-	order  []int    // first occurrences, sorted by (topic, event_id), for the lookup
-	topics []string // distinct topics, sorted
+	events   []eventagg.Event
+	dupOf    []int    // index of the first occurrence, or -1
+	order    []int    // first occurrences, sorted by (topic, event_id), for the lookup
+	topics   []string // distinct topics, sorted
+	topicIDs []int64  // their row ids, filled in by Append
 }
 
 func newGroup(events []eventagg.Event) *group {
@@ -92,157 +86,215 @@ func newGroup(events []eventagg.Event) *group {
 	return g
 }
 
-// createTopics makes missing topic rows in their own short transaction, so
-// the group's transaction only ever locks existing rows, in name order.
-// Topics are never deleted, so a name seen once is skipped from then on.
-func (s *Store) createTopics(ctx context.Context, topics []string) error {
+// topicIDs returns the row id of each topic, creating missing rows in their
+// own short transaction, so that the group's transaction only ever locks
+// existing rows. Topics are never deleted and their ids never change, so
+// each replica caches them: after the first group of a topic this costs no
+// round trip.
+func (s *Store) topicIDs(ctx context.Context, topics []string) ([]int64, error) {
+	ids := make([]int64, len(topics))
 	var unknown []string
-	for _, t := range topics {
-		if _, ok := s.knownTopics.Load(t); !ok {
+	for k, t := range topics {
+		if id, ok := s.knownTopics.Load(t); ok {
+			ids[k] = id.(int64)
+		} else {
 			unknown = append(unknown, t)
 		}
 	}
 	if len(unknown) == 0 {
-		return nil
+		return ids, nil
 	}
-	topics = unknown
-	_, err := s.pool.Exec(ctx, `
+	if _, err := s.pool.Exec(ctx, `
 		WITH missing AS (
 			SELECT n FROM unnest($1::text[]) AS n WHERE NOT EXISTS (SELECT 1 FROM topics WHERE name = n)
 		), created AS (
 			INSERT INTO topics (name) SELECT n FROM missing ORDER BY n ON CONFLICT (name) DO NOTHING RETURNING id
 		)
-		INSERT INTO consumer_offsets (topic_id) SELECT id FROM created ON CONFLICT DO NOTHING`, topics)
+		INSERT INTO consumer_offsets (topic_id) SELECT id FROM created ON CONFLICT DO NOTHING`, unknown); err != nil {
+		return nil, fmt.Errorf("create topics: %w", err)
+	}
+	// A statement of its own, so that it also sees rows another replica
+	// created after the insert above started.
+	rows, err := s.pool.Query(ctx, `SELECT name, id FROM topics WHERE name = ANY($1)`, unknown)
 	if err != nil {
-		return fmt.Errorf("create topics: %w", err)
+		return nil, fmt.Errorf("create topics: %w", err)
 	}
-	for _, t := range topics {
-		s.knownTopics.Store(t, struct{}{})
+	var name string
+	var id int64
+	if _, err := pgx.ForEachRow(rows, []any{&name, &id}, func() error {
+		s.knownTopics.Store(name, id)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("create topics: %w", err)
 	}
-	return nil
+	for k, t := range topics {
+		id, ok := s.knownTopics.Load(t)
+		if !ok {
+			return nil, fmt.Errorf("create topics: %q not found", t)
+		}
+		ids[k] = id.(int64)
+	}
+	return ids, nil
 }
 
-// storedKey is a dedup key as the database has it.
-type storedKey struct {
-	topic int64
-	id    string
-}
+// lockTopics takes the row lock of every topic in the group, in id order,
+// so two replicas never wait on each other in a cycle. It is a statement of
+// its own: the next statement then starts with a snapshot taken after the
+// locks were granted, and so sees every event the previous holder committed.
+const lockTopics = `SELECT count(*) FROM (SELECT 1 FROM topics WHERE id = ANY($1) ORDER BY id FOR UPDATE) AS locked`
 
-type topicState struct {
-	id, lastSeq, received, dups int64
-}
+// appendGroup does the rest in one statement, under the locks: look up which
+// keys are stored already, number the new ones last_seq+1, +2, … per topic in
+// arrival order (ord), insert them, move each topic's last_seq and counts,
+// add to one counter shard and notify the other replicas. It returns every
+// first occurrence with its seq and whether it was stored before.
+//
+// The lookup is a scalar subquery on purpose: its only sensible plan is one
+// probe of the (topic_id, event_id) index per key, whatever the statistics
+// say, while a join leaves the planner free to pick a plan that scans a
+// whole topic, and a prepared statement keeps that plan.
+//
+// A unique violation on insert would be a bug (the locks exclude it), so
+// there is no ON CONFLICT: it fails the transaction loudly.
+const appendGroup = `
+WITH input AS (
+	SELECT i.*, (SELECT e.seq FROM events e WHERE e.topic_id = i.topic_id AND e.event_id = i.event_id) AS stored_seq
+	FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bytea[], $6::int[])
+	     AS i(topic_id, event_id, ts, source, payload, ord)
+), fresh AS (
+	SELECT i.ord, i.topic_id, i.event_id, i.ts, i.source, i.payload,
+	       t.last_seq + row_number() OVER (PARTITION BY i.topic_id ORDER BY i.ord) AS seq
+	FROM input i JOIN topics t ON t.id = i.topic_id
+	WHERE i.stored_seq IS NULL
+), inserted AS (
+	INSERT INTO events (topic_id, seq, event_id, ts, received_at, source, payload)
+	SELECT topic_id, seq, event_id, ts, $7, source, payload FROM fresh ORDER BY ord
+), moved AS (
+	UPDATE topics t SET last_seq = t.last_seq + r.added, received = t.received + r.received,
+	       duplicates = t.duplicates + r.received - r.added
+	FROM (SELECT r.id, r.received, (SELECT count(*) FROM fresh f WHERE f.topic_id = r.id) AS added
+	      FROM unnest($8::bigint[], $9::bigint[]) AS r(id, received)) AS r
+	WHERE t.id = r.id
+), counted AS (
+	UPDATE counters SET received = received + $10, stored = stored + n.added,
+	       duplicates = duplicates + $10 - n.added, rejected = rejected + $11
+	FROM (SELECT (SELECT count(*) FROM fresh) AS added, pg_notify('` + commitChannel + `', '')) AS n
+	WHERE shard = $12
+)
+SELECT ord, seq, false FROM fresh
+UNION ALL
+SELECT ord, stored_seq, true FROM input WHERE stored_seq IS NOT NULL`
 
-func (s *Store) append(ctx context.Context, tx pgx.Tx, g *group, rejected int) ([]eventagg.Appended, error) {
-	topics := make(map[string]*topicState, len(g.topics))
-	if len(g.topics) > 0 {
-		rows, err := tx.Query(ctx, `SELECT id, name, last_seq FROM topics WHERE name = ANY($1) ORDER BY name FOR UPDATE`, g.topics)
-		if err != nil {
-			return nil, fmt.Errorf("lock topics: %w", err)
-		}
-		for rows.Next() {
-			var t topicState
-			var name string
-			if err := rows.Scan(&t.id, &name, &t.lastSeq); err != nil {
-				return nil, err
-			}
-			topics[name] = &t
-		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("lock topics: %w", err)
-		}
-		if len(topics) != len(g.topics) {
-			return nil, fmt.Errorf("lock topics: %d of %d found", len(topics), len(g.topics))
-		}
-	}
+// groupSettings apply to the group's transaction only. synchronous_commit
+// off lets it commit without waiting for its WAL flush (see append).
+// force_generic_plan plans appendGroup once per connection instead of once
+// per group: its plan does not depend on the values (see appendGroup), and
+// planning a statement of this size costs about as much CPU as running it
+// on a few hundred events, which PostgreSQL's default (a custom plan
+// whenever it looks cheaper) would otherwise pay on every group.
+const groupSettings = `SELECT set_config('synchronous_commit', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)`
 
-	// Which keys are stored already (under the locks, nobody can add any).
-	existing := map[storedKey]int64{}
-	if len(g.order) > 0 {
-		tids := make([]int64, len(g.order))
-		ids := make([]string, len(g.order))
-		for k, i := range g.order {
-			tids[k], ids[k] = topics[g.events[i].Topic].id, g.events[i].EventID
-		}
-		rows, err := tx.Query(ctx, `SELECT e.topic_id, e.event_id, e.seq FROM events e
-			JOIN unnest($1::bigint[], $2::text[]) AS k(topic_id, event_id)
-			  ON e.topic_id = k.topic_id AND e.event_id = k.event_id`, tids, ids)
-		if err != nil {
-			return nil, fmt.Errorf("look up duplicates: %w", err)
-		}
-		for rows.Next() {
-			var tid, seq int64
-			var id string
-			if err := rows.Scan(&tid, &id, &seq); err != nil {
-				return nil, err
-			}
-			existing[storedKey{tid, id}] = seq
-		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("look up duplicates: %w", err)
-		}
+// append sends the statements in one pipeline: one round trip, one implicit
+// transaction that commits at the pipeline's end. Two things keep the topic
+// locks short, which is what lets replicas share topics without queueing
+// behind each other's waits:
+//
+//   - one round trip holds them, not one per statement;
+//   - the commit does not wait for its fsync (groupSettings), so the locks are
+//     released as soon as the work is done. The fsync then happens outside
+//     them, in durable, where the fsyncs of concurrent groups (from all
+//     replicas) are shared, and the group is acknowledged only after it.
+//
+// In the short time between the commit and its flush, others can see the
+// group. That is safe: writers and consumers that build on it (a duplicate
+// verdict, the next seq, a processed offset) commit after it in the WAL, so
+// no crash can keep their work and lose the group's, and they too answer
+// only after durable; readers (Events, Stats) call durable before they
+// answer.
+func (s *Store) append(ctx context.Context, g *group, rejected int) ([]eventagg.Appended, error) {
+	topicID := make(map[string]int64, len(g.topics))
+	for k, t := range g.topics {
+		topicID[t] = g.topicIDs[k]
 	}
-
-	out := make([]eventagg.Appended, len(g.events))
-	var ins struct {
-		tids, seqs, ts, recv []int64
-		ids, sources         []string
-		payloads             [][]byte
+	var in struct {
+		tids, ts     []int64
+		ids, sources []string
+		payloads     [][]byte
+		ord          []int32
 	}
-	receivedAt := s.Now().UnixMicro()
-	// Seqs and ids follow input order (arrival). Deadlock freedom comes from
-	// the topic locks, taken in name order before any row is written.
-	var dups int64
-	for i, e := range g.events {
-		t := topics[e.Topic]
-		t.received++
-		if j := g.dupOf[i]; j >= 0 {
-			out[i] = eventagg.Appended{Seq: out[j].Seq, Duplicate: true}
-		} else if seq, ok := existing[storedKey{t.id, e.EventID}]; ok {
-			out[i] = eventagg.Appended{Seq: seq, Duplicate: true}
-		} else {
-			t.lastSeq++
-			out[i] = eventagg.Appended{Seq: t.lastSeq}
-			continue
-		}
-		t.dups++
-		dups++
-	}
-	for i := range g.events {
-		if out[i].Duplicate {
-			continue
-		}
+	for _, i := range g.order {
 		e := &g.events[i]
-		ins.tids, ins.seqs, ins.ids = append(ins.tids, topics[e.Topic].id), append(ins.seqs, out[i].Seq), append(ins.ids, e.EventID)
-		ins.ts, ins.recv = append(ins.ts, e.Timestamp.UnixMicro()), append(ins.recv, receivedAt)
-		ins.sources, ins.payloads = append(ins.sources, e.Source), append(ins.payloads, e.Payload)
+		in.tids, in.ids, in.sources = append(in.tids, topicID[e.Topic]), append(in.ids, e.EventID), append(in.sources, e.Source)
+		in.ts, in.payloads, in.ord = append(in.ts, e.Timestamp.UnixMicro()), append(in.payloads, e.Payload), append(in.ord, int32(i))
 	}
-	if len(ins.tids) > 0 {
-		// A unique violation here would be a bug (the locks exclude it), so
-		// there is no ON CONFLICT: it fails the transaction loudly.
-		if _, err := tx.Exec(ctx, `INSERT INTO events (topic_id, seq, event_id, ts, received_at, source, payload)
-			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::bytea[])`,
-			ins.tids, ins.seqs, ins.ids, ins.ts, ins.recv, ins.sources, ins.payloads); err != nil {
-			return nil, fmt.Errorf("insert events: %w", err)
-		}
+	perTopic := make(map[string]int64, len(g.topics))
+	for _, e := range g.events {
+		perTopic[e.Topic]++
 	}
-	if len(topics) > 0 {
-		var u struct{ ids, last, recv, dups []int64 }
-		for _, name := range g.topics {
-			t := topics[name]
-			u.ids, u.last, u.recv, u.dups = append(u.ids, t.id), append(u.last, t.lastSeq), append(u.recv, t.received), append(u.dups, t.dups)
-		}
-		if _, err := tx.Exec(ctx, `UPDATE topics t SET last_seq = u.last_seq, received = t.received + u.received, duplicates = t.duplicates + u.dups
-			FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) AS u(id, last_seq, received, dups) WHERE t.id = u.id`,
-			u.ids, u.last, u.recv, u.dups); err != nil {
-			return nil, fmt.Errorf("update topics: %w", err)
-		}
+	received := make([]int64, len(g.topics))
+	for k, t := range g.topics {
+		received[k] = perTopic[t]
 	}
-	// pg_notify is delivered only if and when the transaction commits: it
-	// wakes the consumers and subscribers of the other replicas at once.
-	if _, err := tx.Exec(ctx, `UPDATE counters SET received = received + $1, stored = stored + $2, duplicates = duplicates + $3,
-		rejected = rejected + $4 FROM (SELECT pg_notify('`+commitChannel+`', '')) AS n WHERE shard = $5`,
-		len(g.events), len(ins.tids), dups, rejected, shard()); err != nil {
-		return nil, fmt.Errorf("update counters: %w", err)
+
+	batch := &pgx.Batch{}
+	batch.Queue(groupSettings)
+	batch.Queue(lockTopics, g.topicIDs)
+	batch.Queue(appendGroup, in.tids, in.ids, in.ts, in.sources, in.payloads, in.ord,
+		s.Now().UnixMicro(), g.topicIDs, received, len(g.events), rejected, shard())
+	br := s.pool.SendBatch(ctx, batch)
+	out, err := readAppended(br, g)
+	// Close reads up to the end of the pipeline, where PostgreSQL commits.
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = s.durable(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// readAppended reads the statements' results into per-event verdicts;
+// in-group repeats take the seq of their first occurrence.
+func readAppended(br pgx.BatchResults, g *group) ([]eventagg.Appended, error) {
+	if _, err := br.Exec(); err != nil {
+		return nil, fmt.Errorf("append: %w", err)
+	}
+	var locked int
+	if err := br.QueryRow().Scan(&locked); err != nil {
+		return nil, fmt.Errorf("append: %w", err)
+	}
+	if locked != len(g.topics) {
+		return nil, fmt.Errorf("lock topics: %d of %d found", locked, len(g.topics))
+	}
+	out := make([]eventagg.Appended, len(g.events))
+	rows, err := br.Query()
+	if err != nil {
+		return nil, fmt.Errorf("append: %w", err)
+	}
+	n := 0
+	for rows.Next() {
+		var ord int32
+		var a eventagg.Appended
+		if err := rows.Scan(&ord, &a.Seq, &a.Duplicate); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("append: %w", err)
+		}
+		out[ord] = a
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("append: %w", err)
+	}
+	if n != len(g.order) {
+		return nil, fmt.Errorf("append: %d of %d events answered", n, len(g.order))
+	}
+	for i, j := range g.dupOf {
+		if j >= 0 {
+			out[i] = eventagg.Appended{Seq: out[j].Seq, Duplicate: true}
+		}
 	}
 	return out, nil
 }

@@ -39,8 +39,8 @@ func benchEvents(n int) []eventagg.Event {
 	return events
 }
 
-// runBatches hands out 1,000-event slices of events to conns workers.
-func runBatches(b *testing.B, events []eventagg.Event, conns int, fn func([]eventagg.Event) error) {
+// runBatches hands out size-event slices of events to conns workers.
+func runBatches(b *testing.B, events []eventagg.Event, conns, size int, fn func([]eventagg.Event) error) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, conns)
@@ -50,11 +50,11 @@ func runBatches(b *testing.B, events []eventagg.Event, conns int, fn func([]even
 		go func() {
 			defer wg.Done()
 			for {
-				i := int(next.Add(1000)) - 1000
+				i := int(next.Add(int64(size))) - size
 				if i >= len(events) {
 					return
 				}
-				if err := fn(events[i:min(i+1000, len(events))]); err != nil {
+				if err := fn(events[i:min(i+size, len(events))]); err != nil {
 					errs <- err
 					return
 				}
@@ -83,7 +83,7 @@ func BenchmarkRawUnnest(b *testing.B) {
 			events := benchEvents(b.N)
 			var seq atomic.Int64
 			b.ResetTimer()
-			runBatches(b, events, conns, func(batch []eventagg.Event) error {
+			runBatches(b, events, conns, 1000, func(batch []eventagg.Event) error {
 				var tids, seqs, ts []int64
 				var ids, sources []string
 				var payloads [][]byte
@@ -104,15 +104,28 @@ func BenchmarkRawUnnest(b *testing.B) {
 
 func BenchmarkAppend(b *testing.B) {
 	for _, conns := range []int{1, 4} {
-		b.Run(fmt.Sprint("conns=", conns), func(b *testing.B) {
-			s := mustOpen(b, pgtest.FreshSchema(b))
-			defer s.Close()
-			events := benchEvents(b.N)
-			b.ResetTimer()
-			runBatches(b, events, conns, func(batch []eventagg.Event) error {
-				_, err := s.Append(context.Background(), batch, 0)
-				return err
-			})
-		})
+		b.Run(fmt.Sprint("conns=", conns), func(b *testing.B) { benchAppend(b, conns, 1000) })
 	}
+}
+
+// BenchmarkAppendGroupSize shows the fixed cost of a group: the same events
+// in groups of 10, 100 and 1,000 on one connection, and on three (three
+// replicas' writers sharing the topics).
+func BenchmarkAppendGroupSize(b *testing.B) {
+	for _, conns := range []int{1, 3} {
+		for _, size := range []int{10, 100, 1000} {
+			b.Run(fmt.Sprintf("conns=%d/group=%d", conns, size), func(b *testing.B) { benchAppend(b, conns, size) })
+		}
+	}
+}
+
+func benchAppend(b *testing.B, conns, size int) {
+	s := mustOpen(b, pgtest.FreshSchema(b))
+	defer s.Close()
+	events := benchEvents(b.N)
+	b.ResetTimer()
+	runBatches(b, events, conns, size, func(batch []eventagg.Event) error {
+		_, err := s.Append(context.Background(), batch, 0)
+		return err
+	})
 }

@@ -33,7 +33,7 @@ const counterShards = 16
 type Store struct {
 	pool *pgxpool.Pool
 	name string
-	// knownTopics caches topic names that exist, to skip creating them.
+	// knownTopics caches the row id of each topic name seen (string → int64).
 	knownTopics sync.Map
 	// Now returns the commit time stamped on events; tests replace it.
 	Now func() time.Time
@@ -117,6 +117,21 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the pool.
 func (s *Store) Close() error {
 	s.pool.Close()
+	return nil
+}
+
+// durable returns once everything committed so far, by any replica, is
+// flushed to the WAL on disk. When the flush is behind, it commits a tiny WAL
+// record (a logical message, which takes no locks) with the default
+// synchronous_commit=on: flushing that record flushes everything before it.
+// pg_current_wal_insert_lsn is read after the caller's own statements, so it
+// is past the commit record of everything they saw.
+func (s *Store) durable(ctx context.Context) error {
+	_, err := s.pool.Exec(ctx, `SELECT CASE WHEN pg_current_wal_flush_lsn() < pg_current_wal_insert_lsn()
+		THEN pg_logical_emit_message(true, 'eventagg', 'durable') END`)
+	if err != nil {
+		return fmt.Errorf("wait for WAL flush: %w", err)
+	}
 	return nil
 }
 

@@ -2,76 +2,142 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
 )
 
-// Process implements eventagg.Store. One call applies one topic: it leases
-// the topic's offset row with FOR UPDATE SKIP LOCKED (so replicas share the
-// topics and never wait on each other), applies the next events in seq order
-// and moves the offset in the same transaction. A replica killed mid-way
-// loses its lease with its connection, and the next one resumes at the
-// committed offset.
+// leaseTopics is the most topics one consumer transaction takes.
+const leaseTopics = 64
+
+// Process implements eventagg.Store. One call is one transaction: it leases
+// the offset rows of the topics with pending events (FOR UPDATE SKIP LOCKED,
+// so replicas share the topics and never wait on each other), applies the
+// next events of each in seq order and moves the offsets in the same
+// transaction. A replica killed mid-way loses its leases with its
+// connection, and the next one resumes at the committed offsets.
+//
+// Leasing every pending topic at once keeps the consumer at one transaction
+// (one fsync) per pass, however many topics there are and however many
+// replicas run a consumer.
 func (s *Store) Process(ctx context.Context, limit int) (int, error) {
 	n := 0
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var topic, offset int64
-		err := tx.QueryRow(ctx, `SELECT o.topic_id, o.processed_seq FROM consumer_offsets o
-			JOIN topics t ON t.id = o.topic_id
+		var leased struct{ topics, after, pending []int64 }
+		rows, err := tx.Query(ctx, `SELECT o.topic_id, o.processed_seq, t.last_seq - o.processed_seq
+			FROM consumer_offsets o JOIN topics t ON t.id = o.topic_id
 			WHERE t.last_seq > o.processed_seq
-			LIMIT 1 FOR UPDATE OF o SKIP LOCKED`).Scan(&topic, &offset)
-		if errors.Is(err, pgx.ErrNoRows) {
+			ORDER BY o.topic_id LIMIT $1 FOR UPDATE OF o SKIP LOCKED`, leaseTopics)
+		if err != nil {
+			return fmt.Errorf("lease topics: %w", err)
+		}
+		var topic, after, pending int64
+		if _, err := pgx.ForEachRow(rows, []any{&topic, &after, &pending}, func() error {
+			leased.topics, leased.after, leased.pending = append(leased.topics, topic), append(leased.after, after), append(leased.pending, pending)
+			return nil
+		}); err != nil {
+			return fmt.Errorf("lease topics: %w", err)
+		}
+		if len(leased.topics) == 0 {
 			return nil // caught up, or every pending topic is leased elsewhere
 		}
-		if err != nil {
-			return fmt.Errorf("lease topic: %w", err)
+
+		// Each topic's range is exact: a writer moves last_seq in the
+		// transaction that stores the events, so all of (after, upto] is
+		// visible, without holes.
+		share := shareOut(leased.pending, int64(limit))
+		upto := make([]int64, len(share))
+		for i := range share {
+			upto[i] = leased.after[i] + share[i]
 		}
-		rows, err := tx.Query(ctx, `SELECT seq, ts FROM events WHERE topic_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, topic, offset, limit)
+		rows, err = tx.Query(ctx, `SELECT e.topic_id, e.seq, e.ts
+			FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS k(topic_id, after, upto)
+			JOIN events e ON e.topic_id = k.topic_id AND e.seq > k.after AND e.seq <= k.upto
+			ORDER BY e.topic_id, e.seq`, leased.topics, leased.after, upto)
 		if err != nil {
 			return fmt.Errorf("read pending: %w", err)
 		}
-		var first, last int64
-		seq := offset
-		for rows.Next() {
-			var next, ts int64
-			if err := rows.Scan(&next, &ts); err != nil {
-				return err
+		effects := map[int64]*effect{}
+		var seq, ts int64
+		if _, err := pgx.ForEachRow(rows, []any{&topic, &seq, &ts}, func() error {
+			e := effects[topic]
+			if e == nil {
+				e = &effect{first: ts, last: ts}
+				effects[topic] = e
 			}
-			if next != seq+1 {
-				// Writers of a topic commit in seq order, so what is
-				// visible is always a prefix without holes.
-				rows.Close()
-				return fmt.Errorf("consumer: topic %d seq %d follows %d: sequence broken", topic, next, seq)
-			}
-			if n == 0 || ts < first {
-				first = ts
-			}
-			if n == 0 || ts > last {
-				last = ts
-			}
-			seq = next
-			n++
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if n == 0 {
+			e.add(seq, ts)
 			return nil
+		}); err != nil {
+			return fmt.Errorf("read pending: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE consumer_offsets SET processed_seq = $2, processed = processed + $3,
-			first_ts = LEAST(COALESCE(first_ts, $4), $4), last_ts = GREATEST(COALESCE(last_ts, $5), $5)
-			WHERE topic_id = $1`, topic, seq, n, first, last); err != nil {
-			return fmt.Errorf("apply aggregates: %w", err)
+
+		var u struct{ topics, seqs, counts, firsts, lasts []int64 }
+		for i, topic := range leased.topics {
+			e := effects[topic]
+			if share[i] == 0 {
+				continue
+			}
+			if e == nil || e.count != share[i] || e.seq != upto[i] {
+				return fmt.Errorf("consumer: topic %d: seqs %d..%d are not all there: sequence broken", topic, leased.after[i]+1, upto[i])
+			}
+			u.topics, u.seqs, u.counts = append(u.topics, topic), append(u.seqs, e.seq), append(u.counts, e.count)
+			u.firsts, u.lasts = append(u.firsts, e.first), append(u.lasts, e.last)
+			n += int(e.count)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE counters SET processed = processed + $1 WHERE shard = $2`, n, shard()); err != nil {
-			return fmt.Errorf("save offset: %w", err)
+		// Offsets, aggregates and the processed counter commit together.
+		_, err = tx.Exec(ctx, `WITH moved AS (
+				UPDATE consumer_offsets o SET processed_seq = u.seq, processed = o.processed + u.n,
+				       first_ts = LEAST(COALESCE(o.first_ts, u.first), u.first),
+				       last_ts = GREATEST(COALESCE(o.last_ts, u.last), u.last)
+				FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS u(topic_id, seq, n, first, last)
+				WHERE o.topic_id = u.topic_id
+			)
+			UPDATE counters SET processed = processed + $6 WHERE shard = $7`,
+			u.topics, u.seqs, u.counts, u.firsts, u.lasts, n, shard())
+		if err != nil {
+			return fmt.Errorf("save offsets: %w", err)
 		}
-		return nil // commit: offset and effects together
+		return nil
 	})
 	if err != nil {
 		return 0, interpretError(err)
 	}
 	return n, nil
+}
+
+// effect is what one pass applies to one topic.
+type effect struct {
+	seq, count  int64 // last seq applied, and how many
+	first, last int64 // earliest and latest event time, µs
+}
+
+func (e *effect) add(seq, ts int64) {
+	e.seq = seq
+	e.count++
+	e.first, e.last = min(e.first, ts), max(e.last, ts)
+}
+
+// shareOut splits limit over the topics' pending counts: each gets an equal
+// share, and what one does not need goes to the others, so one topic's
+// backlog does not starve the rest.
+func shareOut(pending []int64, limit int64) []int64 {
+	share := make([]int64, len(pending))
+	for left := max(limit, 1); left > 0; {
+		open := int64(0)
+		for i := range pending {
+			if share[i] < pending[i] {
+				open++
+			}
+		}
+		if open == 0 {
+			break
+		}
+		each := max(left/open, 1)
+		for i := range pending {
+			give := min(each, pending[i]-share[i], left)
+			share[i] += give
+			left -= give
+		}
+	}
+	return share
 }

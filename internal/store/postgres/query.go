@@ -41,10 +41,19 @@ func (s *Store) Events(ctx context.Context, q eventagg.EventQuery) (eventagg.Eve
 	}
 	defer rows.Close()
 	page, err := eventagg.ReadPage(q, rows)
+	rows.Close()
+	if err == nil {
+		err = rows.Err()
+	}
+	if err == nil {
+		// Groups commit before their WAL flush (see append): show
+		// nothing that a crash could still take back.
+		err = s.durable(ctx)
+	}
 	if err != nil {
 		return eventagg.EventPage{}, interpretError(err)
 	}
-	return page, interpretError(rows.Err())
+	return page, nil
 }
 
 // Stats implements eventagg.Store: one REPEATABLE READ snapshot, so the
@@ -76,6 +85,9 @@ func (s *Store) Stats(ctx context.Context) (eventagg.Stats, error) {
 		}
 		return rows.Err()
 	})
+	if err == nil {
+		err = s.durable(ctx) // as in Events
+	}
 	return st, interpretError(err)
 }
 

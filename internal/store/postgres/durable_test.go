@@ -1,0 +1,106 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/eventagg/eventagg"
+	"github.com/eventagg/eventagg/internal/store/postgres/pgtest"
+)
+
+func openFresh(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), pgtest.FreshSchema(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// durable flushes commits that did not wait for their own flush, which is
+// what Append relies on before it acknowledges a group.
+func TestDurableFlushesEarlierCommits(t *testing.T) {
+	ctx := context.Background()
+	s := openFresh(t)
+	for i := 0; i < 5; i++ {
+		conn, err := s.pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var committed string
+		_, err = conn.Exec(ctx, `SET synchronous_commit = off`)
+		if err == nil {
+			_, err = conn.Exec(ctx, `UPDATE counters SET rejected = rejected WHERE shard = 0`)
+		}
+		if err == nil {
+			err = conn.QueryRow(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&committed)
+		}
+		if err == nil {
+			_, err = conn.Exec(ctx, `RESET synchronous_commit`)
+		}
+		conn.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.durable(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var flushed bool
+		if err := s.pool.QueryRow(ctx, `SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn`, committed).Scan(&flushed); err != nil {
+			t.Fatal(err)
+		}
+		if !flushed {
+			t.Fatalf("round %d: durable returned before the asynchronous commit at %s was flushed", i, committed)
+		}
+	}
+}
+
+// The group's transaction turns synchronous_commit off for itself only:
+// afterwards every pooled connection (the consumer's and readers' too)
+// commits synchronously again.
+func TestAsyncCommitStaysInTheGroup(t *testing.T) {
+	ctx := context.Background()
+	s := openFresh(t)
+	for i := 0; i < 20; i++ {
+		e := eventagg.Event{Topic: "t", EventID: fmt.Sprint("e", i), Timestamp: time.Now(), Source: "s", Payload: []byte(`{}`)}
+		if _, err := s.Append(ctx, []eventagg.Event{e}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conns := s.pool.AcquireAllIdle(ctx)
+	if len(conns) == 0 {
+		t.Fatal("no idle connections to check")
+	}
+	for _, c := range conns {
+		var mode string
+		err := c.QueryRow(ctx, `SHOW synchronous_commit`).Scan(&mode)
+		c.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mode != "on" {
+			t.Fatalf("a pooled connection has synchronous_commit=%s after Append", mode)
+		}
+	}
+}
+
+func TestShareOut(t *testing.T) {
+	for _, c := range []struct {
+		pending []int64
+		limit   int64
+		want    []int64
+	}{
+		{[]int64{5, 5}, 100, []int64{5, 5}},
+		{[]int64{1000, 3, 1000}, 100, []int64{49, 3, 48}},
+		{[]int64{10, 10, 10}, 2, []int64{1, 1, 0}},
+		{[]int64{7}, 0, []int64{1}},
+	} {
+		got := shareOut(c.pending, c.limit)
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("shareOut(%v, %d) = %v, want %v", c.pending, c.limit, got, c.want)
+		}
+	}
+}
