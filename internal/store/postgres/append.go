@@ -154,8 +154,11 @@ const lockTopics = `SELECT count(*) FROM (SELECT 1 FROM topics WHERE id = ANY($1
 // say, while a join leaves the planner free to pick a plan that scans a
 // whole topic, and a prepared statement keeps that plan.
 //
-// A unique violation on insert would be a bug (the locks exclude it), so
-// there is no ON CONFLICT: it fails the transaction loudly.
+// The pipeline commits whatever the client makes of the answers, so every
+// inconsistency must fail on the server: a unique violation on insert would
+// be a bug (the locks exclude it), so there is no ON CONFLICT; a topic row
+// that vanished gives a NULL seq (LEFT JOIN), which the NOT NULL column
+// refuses. Either fails the transaction loudly instead of storing a part.
 const appendGroup = `
 WITH input AS (
 	SELECT i.*, (SELECT e.seq FROM events e WHERE e.topic_id = i.topic_id AND e.event_id = i.event_id) AS stored_seq
@@ -164,7 +167,7 @@ WITH input AS (
 ), fresh AS (
 	SELECT i.ord, i.topic_id, i.event_id, i.ts, i.source, i.payload,
 	       t.last_seq + row_number() OVER (PARTITION BY i.topic_id ORDER BY i.ord) AS seq
-	FROM input i JOIN topics t ON t.id = i.topic_id
+	FROM input i LEFT JOIN topics t ON t.id = i.topic_id
 	WHERE i.stored_seq IS NULL
 ), inserted AS (
 	INSERT INTO events (topic_id, seq, event_id, ts, received_at, source, payload)
