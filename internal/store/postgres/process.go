@@ -50,10 +50,13 @@ func (s *Store) Process(ctx context.Context, limit int) (int, error) {
 		for i := range share {
 			upto[i] = leased.after[i] + share[i]
 		}
-		rows, err = tx.Query(ctx, `SELECT e.topic_id, e.seq, e.ts
-			FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS k(topic_id, after, upto)
-			JOIN events e ON e.topic_id = k.topic_id AND e.seq > k.after AND e.seq <= k.upto
-			ORDER BY e.topic_id, e.seq`, leased.topics, leased.after, upto)
+		// Per topic, ORDER BY seq LIMIT: the one plan is a range of the
+		// (topic_id, seq) index, whatever the statistics say.
+		rows, err = tx.Query(ctx, `SELECT k.topic_id, e.seq, e.ts
+			FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS k(topic_id, after, n)
+			CROSS JOIN LATERAL (SELECT seq, ts FROM events
+				WHERE topic_id = k.topic_id AND seq > k.after ORDER BY seq LIMIT k.n) AS e`,
+			leased.topics, leased.after, share)
 		if err != nil {
 			return fmt.Errorf("read pending: %w", err)
 		}
@@ -112,7 +115,7 @@ type effect struct {
 }
 
 func (e *effect) add(seq, ts int64) {
-	e.seq = seq
+	e.seq = max(e.seq, seq)
 	e.count++
 	e.first, e.last = min(e.first, ts), max(e.last, ts)
 }
