@@ -8,6 +8,7 @@ import (
 
 	"github.com/eventagg/eventagg"
 	"github.com/eventagg/eventagg/internal/store/postgres/pgtest"
+	"github.com/jackc/pgx/v5"
 )
 
 func openFresh(t *testing.T) *Store {
@@ -69,6 +70,25 @@ func TestAsyncCommitStaysInTheGroup(t *testing.T) {
 		if _, err := s.Append(ctx, []eventagg.Event{e}, 0); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Inside a pipeline's implicit transaction the setting does apply.
+	batch := &pgx.Batch{}
+	batch.Queue(asyncCommit)
+	batch.Queue(`SELECT current_setting('synchronous_commit')`)
+	br := s.pool.SendBatch(ctx, batch)
+	_, err := br.Exec()
+	var inside string
+	if err == nil {
+		err = br.QueryRow().Scan(&inside)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inside != "off" {
+		t.Fatalf("synchronous_commit inside the group's pipeline is %q, want off", inside)
 	}
 	conns := s.pool.AcquireAllIdle(ctx)
 	if len(conns) == 0 {
