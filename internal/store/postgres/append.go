@@ -21,7 +21,7 @@ const conflictRetries = 5
 // Append implements eventagg.Store.
 //
 // How seq stays gap-free across replicas: the transaction locks the row of
-// every topic in the group (FOR UPDATE, in id order, so two replicas never
+// every topic in the group (FOR UPDATE, in name order, so two replicas never
 // wait on each other in a cycle). While it holds them no other transaction
 // can add events to those topics, so it can look up which keys exist, give
 // the rest last_seq+1, +2, … and insert them all with one unnest statement.
@@ -137,11 +137,12 @@ func (s *Store) topicIDs(ctx context.Context, topics []string) ([]int64, error) 
 	return ids, nil
 }
 
-// lockTopics takes the row lock of every topic in the group, in id order,
-// so two replicas never wait on each other in a cycle. It is a statement of
+// lockTopics takes the row lock of every topic in the group, in name order,
+// so two replicas never wait on each other in a cycle (also with replicas of
+// the earlier version, which locked by name too, during a rolling upgrade). It is a statement of
 // its own: the next statement then starts with a snapshot taken after the
 // locks were granted, and so sees every event the previous holder committed.
-const lockTopics = `SELECT count(*) FROM (SELECT 1 FROM topics WHERE id = ANY($1) ORDER BY id FOR UPDATE) AS locked`
+const lockTopics = `SELECT count(*) FROM (SELECT 1 FROM topics WHERE id = ANY($1) ORDER BY name FOR UPDATE) AS locked`
 
 // appendGroup does the rest in one statement, under the locks: look up which
 // keys are stored already, number the new ones last_seq+1, +2, … per topic in
