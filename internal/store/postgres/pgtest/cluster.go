@@ -1,0 +1,201 @@
+package pgtest
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Cluster is a PostgreSQL server of a test's own (initdb in a temporary
+// directory, its own port), for tests that crash the database itself, which
+// the shared server of the other tests must not suffer.
+type Cluster struct {
+	tb         testing.TB
+	bin        string // PostgreSQL's bin directory
+	dir        string // holds data/, the socket and the log
+	port       int
+	cred       *syscall.Credential // the cluster's owner, when we are root
+	postmaster *exec.Cmd
+	exited     chan struct{}
+}
+
+// StartCluster creates and starts a cluster, stopped and removed when the
+// test ends. Without PostgreSQL's server binaries it skips on a developer's
+// machine and fails in CI, like URL.
+func StartCluster(tb testing.TB) *Cluster {
+	tb.Helper()
+	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	if len(bins) == 0 {
+		if os.Getenv("CI") == "true" {
+			tb.Fatal("PostgreSQL server binaries (initdb) not found; CI must run the PostgreSQL crash test")
+		}
+		tb.Skip("PostgreSQL server binaries (initdb) not found")
+	}
+	c := &Cluster{tb: tb, bin: filepath.Dir(bins[len(bins)-1])}
+	dir, err := os.MkdirTemp("", "eventagg-pg-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c.dir = dir
+	tb.Cleanup(func() {
+		if c.postmaster != nil {
+			c.Kill()
+		}
+		os.RemoveAll(dir)
+	})
+	// PostgreSQL refuses to run as root: run it as the postgres user then.
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			tb.Fatalf("running as root and no postgres user: %v", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			tb.Fatal(err)
+		}
+		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	}
+	c.port = freePort(tb)
+	initdb := c.command(filepath.Join(c.bin, "initdb"), "-D", filepath.Join(dir, "data"), "-U", "postgres", "-A", "trust", "--no-sync")
+	if out, err := initdb.CombinedOutput(); err != nil {
+		tb.Fatalf("initdb: %v\n%s", err, out)
+	}
+	c.Start()
+	return c
+}
+
+// URL is the cluster's database, for the default postgres user.
+func (c *Cluster) URL() string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", c.port)
+}
+
+// Start starts the server, as a child of the test so that it can be reaped
+// after a Kill, and waits until it accepts connections; after a Kill it
+// first recovers from its WAL, as after a crash.
+func (c *Cluster) Start() {
+	c.tb.Helper()
+	log, err := os.OpenFile(filepath.Join(c.dir, "log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	defer log.Close()
+	c.postmaster = c.command(filepath.Join(c.bin, "postgres"), "-D", filepath.Join(c.dir, "data"),
+		"-p", strconv.Itoa(c.port), "-c", "listen_addresses=127.0.0.1", "-k", c.dir)
+	c.postmaster.Stdout, c.postmaster.Stderr = log, log
+	if err := c.postmaster.Start(); err != nil {
+		c.tb.Fatal(err)
+	}
+	c.exited = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) {
+		cmd.Wait()
+		close(done)
+	}(c.postmaster, c.exited)
+	// Readiness can only be polled: pg_isready until it says yes.
+	deadline := time.Now().Add(2 * time.Minute)
+	for exec.Command(filepath.Join(c.bin, "pg_isready"), "-q", "-h", "127.0.0.1", "-p", strconv.Itoa(c.port)).Run() != nil {
+		select {
+		case <-c.exited:
+			b, _ := os.ReadFile(filepath.Join(c.dir, "log"))
+			c.tb.Fatalf("PostgreSQL exited at start:\n%s", b)
+		default:
+		}
+		if time.Now().After(deadline) {
+			c.tb.Fatal("PostgreSQL did not accept connections within 2 minutes")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Kill stops the postmaster and every server process at once with SIGKILL:
+// what is only in PostgreSQL's shared memory (WAL buffers not yet written)
+// is gone, as in a crash.
+func (c *Cluster) Kill() {
+	c.tb.Helper()
+	pid := c.postmaster.Process.Pid
+	// Freeze the postmaster first, so that it can neither fork nor react
+	// to its children's deaths, then freeze and kill them all.
+	syscall.Kill(pid, syscall.SIGSTOP)
+	procs := append([]int{pid}, children(pid)...)
+	for _, p := range procs {
+		syscall.Kill(p, syscall.SIGSTOP)
+	}
+	for _, p := range procs {
+		syscall.Kill(p, syscall.SIGKILL)
+	}
+	<-c.exited
+	c.postmaster = nil
+	// Polling is the only way to see a process that is not our child go.
+	deadline := time.Now().Add(30 * time.Second)
+	for _, p := range procs[1:] {
+		for alive(p) {
+			if time.Now().After(deadline) {
+				c.tb.Fatalf("PostgreSQL process %d survived SIGKILL", p)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+// alive reports whether pid is a process that has not exited (a zombie
+// waiting for its parent has).
+func alive(pid int) bool {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return len(fields) > 0 && fields[0] != "Z" && fields[0] != "X"
+}
+
+// command prepares a PostgreSQL program to run as the cluster's owner.
+func (c *Cluster) command(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = c.dir
+	if c.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
+	}
+	return cmd
+}
+
+// children lists the processes whose parent is pid.
+func children(pid int) []int {
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// The fields after the command name, which is in parentheses.
+		s := string(b)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func freePort(tb testing.TB) int {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
