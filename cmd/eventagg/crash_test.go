@@ -38,6 +38,28 @@ func (pub *publisher) body() (string, []string) {
 	return "[" + strings.Join(events, ",") + "]", keys
 }
 
+// run sends the publisher's batches until ctx ends, at least once: a batch
+// that gets no 200 (connection refused or reset by a kill, 503 while the
+// store is down) is sent again, to pick(n) for the n-th attempt, and every
+// 200 goes into the ledger.
+func (pub *publisher) run(ctx context.Context, ledger *ackLedger, pick func(attempt int) string) {
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		body, keys := pub.body()
+		req, _ := http.NewRequestWithContext(ctx, "POST", pick(attempt)+"/publish", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := httpc.Do(req)
+		if err != nil {
+			continue
+		}
+		b, rerr := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if rerr == nil && resp.StatusCode == 200 {
+			ledger.record(keys, b)
+			pub.batch++
+		}
+	}
+}
+
 // ackLedger records every event a server acknowledged.
 type ackLedger struct {
 	mu    sync.Mutex
@@ -87,7 +109,7 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	}
 	db := filepath.Join(t.TempDir(), "crash.db")
 	ledger := &ackLedger{acked: map[string]int64{}}
-	const publishers, kills = 6, 5
+	const kills = 5
 
 	for round := 0; round <= kills; round++ {
 		p := startServe(t, "--db", db)
@@ -95,45 +117,44 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 			verifyCrashState(t, p, ledger)
 			return
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		target := ledger.count() + 150 // acks this round must see before the kill
-		for i := 0; i < publishers; i++ {
-			wg.Add(1)
-			go func(i int) {
-				defer wg.Done()
-				pub := &publisher{id: i + round*publishers}
-				for ctx.Err() == nil {
-					body, keys := pub.body()
-					req, _ := http.NewRequestWithContext(ctx, "POST", p.url+"/publish", strings.NewReader(body))
-					req.Header.Set("Content-Type", "application/json")
-					resp, err := httpc.Do(req)
-					if err != nil {
-						continue // killed: unacknowledged, the batch is sent again next round
-					}
-					b, rerr := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if rerr == nil && resp.StatusCode == 200 {
-						ledger.record(keys, b)
-						pub.batch++
-					}
-				}
-			}(i)
-		}
-		// Kill while publishing is under way: after this round's acks pass
-		// the target, with requests still in flight.
-		for ledger.count() < target {
+		crashRound(t, ledger, round*crashPublishers, []*proc{p}, func(int, int) string { return p.url }, p.kill)
+	}
+}
+
+// crashPublishers is how many publishers a crash round runs.
+const crashPublishers = 6
+
+// crashRound runs publishers (ids from firstID) against pick(publisher,
+// attempt) until the round has seen 150 more acknowledgements, then calls
+// crash while requests are still in flight, and returns once every
+// publisher has stopped. A server in watch that dies on its own fails the
+// test.
+func crashRound(t *testing.T, ledger *ackLedger, firstID int, watch []*proc, pick func(pub, attempt int) string, crash func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	target := ledger.count() + 150
+	for i := 0; i < crashPublishers; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			pub := &publisher{id: firstID + i}
+			pub.run(ctx, ledger, func(attempt int) string { return pick(i, attempt) })
+		}(i)
+	}
+	for ledger.count() < target {
+		for _, p := range watch {
 			select {
 			case err := <-p.exited:
 				t.Fatalf("server died on its own: %v\n%s", err, p.log)
 			default:
 			}
-			waitSome()
 		}
-		p.kill()
-		cancel()
-		wg.Wait()
+		waitSome()
 	}
+	crash()
+	cancel()
+	wg.Wait()
 }
 
 func verifyCrashState(t *testing.T, p *proc, ledger *ackLedger) {

@@ -121,14 +121,7 @@ func TestOverloadSheds(t *testing.T) {
 	}
 
 	// Recovered: ready again and accepting.
-	waitFor(t, func() bool {
-		resp, err := httpc.Get(p.url + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
+	waitFor(t, p.ready)
 	waitFor(t, func() bool {
 		resp, err := httpc.Post(p.url+"/publish", "application/json", strings.NewReader(line("after", "1")))
 		if err != nil {

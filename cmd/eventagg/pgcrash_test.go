@@ -1,11 +1,6 @@
 package main
 
 import (
-	"context"
-	"io"
-	"net/http"
-	"strings"
-	"sync"
 	"testing"
 
 	"github.com/eventagg/eventagg/internal/store/postgres/pgtest"
@@ -27,59 +22,13 @@ func TestPostgresCrashLosesNothingAcknowledged(t *testing.T) {
 	cluster := pgtest.StartCluster(t)
 	replicas := []*proc{startServe(t, "--store", cluster.URL()), startServe(t, "--store", cluster.URL())}
 	ledger := &ackLedger{acked: map[string]int64{}}
-	const publishers, kills = 6, 3
+	const kills = 3
 	for round := 0; round < kills; round++ {
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		target := ledger.count() + 150 // acks this round must see before the kill
-		for i := 0; i < publishers; i++ {
-			wg.Add(1)
-			go func(i int) {
-				defer wg.Done()
-				pub := &publisher{id: i + round*publishers}
-				for ctx.Err() == nil {
-					body, keys := pub.body()
-					p := replicas[(i+pub.batch)%len(replicas)]
-					req, _ := http.NewRequestWithContext(ctx, "POST", p.url+"/publish", strings.NewReader(body))
-					req.Header.Set("Content-Type", "application/json")
-					resp, err := httpc.Do(req)
-					if err != nil {
-						continue
-					}
-					b, rerr := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if rerr == nil && resp.StatusCode == 200 {
-						ledger.record(keys, b)
-						pub.batch++
-					}
-					// 503 while the database is down: not acknowledged,
-					// sent again.
-				}
-			}(i)
-		}
-		for ledger.count() < target {
-			for _, p := range replicas {
-				select {
-				case err := <-p.exited:
-					t.Fatalf("a replica died: %v\n%s", err, p.log)
-				default:
-				}
-			}
-			waitSome()
-		}
-		cluster.Kill()
-		cancel()
-		wg.Wait()
+		pick := func(pub, attempt int) string { return replicas[(pub+attempt)%len(replicas)].url }
+		crashRound(t, ledger, round*crashPublishers, replicas, pick, cluster.Kill)
 		cluster.Start()
 		for _, p := range replicas {
-			waitFor(t, func() bool {
-				resp, err := httpc.Get(p.url + "/readyz")
-				if err != nil {
-					return false
-				}
-				resp.Body.Close()
-				return resp.StatusCode == 200
-			})
+			waitFor(t, p.ready)
 		}
 	}
 	verifyCrashState(t, replicas[0], ledger)

@@ -100,6 +100,16 @@ func startServe(t *testing.T, args ...string) *proc {
 	return p
 }
 
+// ready reports whether /readyz answers 200.
+func (p *proc) ready() bool {
+	resp, err := httpc.Get(p.url + "/readyz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
 // kill sends SIGKILL and waits for the process to be gone.
 func (p *proc) kill() {
 	p.t.Helper()

@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
-	"net/http"
-	"strings"
 	"sync"
 	"testing"
 
@@ -40,25 +37,9 @@ func TestReplicasOnPostgres(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			pub := &publisher{id: i}
-			target := i
-			for ctx.Err() == nil {
-				body, keys := pub.body()
-				req, _ := http.NewRequestWithContext(ctx, "POST", replicaURL(target)+"/publish", strings.NewReader(body))
-				req.Header.Set("Content-Type", "application/json")
-				resp, err := httpc.Do(req)
-				if err != nil {
-					target++ // fail over; the batch is sent again
-					continue
-				}
-				b, rerr := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if rerr == nil && resp.StatusCode == 200 {
-					ledger.record(keys, b)
-					pub.batch++
-				} else {
-					target++
-				}
-			}
+			// Each attempt goes to the next replica, as a round-robin
+			// load balancer would send it; a failed one is sent again.
+			pub.run(ctx, ledger, func(attempt int) string { return replicaURL(i + attempt) })
 		}(i)
 	}
 	waitFor(t, func() bool { return ledger.count() >= 100 })
