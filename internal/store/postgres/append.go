@@ -138,10 +138,11 @@ func (s *Store) topicIDs(ctx context.Context, topics []string) ([]int64, error) 
 }
 
 // lockTopics takes the row lock of every topic in the group, in name order,
-// so two replicas never wait on each other in a cycle (also with replicas of
-// the earlier version, which locked by name too, during a rolling upgrade). It is a statement of
-// its own: the next statement then starts with a snapshot taken after the
-// locks were granted, and so sees every event the previous holder committed.
+// so two replicas never wait on each other in a cycle (replicas of the
+// earlier version, during a rolling upgrade, lock by name too). It is a
+// statement of its own: the next statement then starts with a snapshot taken
+// after the locks were granted, and so sees every event the previous holder
+// committed.
 const lockTopics = `SELECT count(*) FROM (SELECT 1 FROM topics WHERE id = ANY($1) ORDER BY name FOR UPDATE) AS locked`
 
 // appendGroup does the rest in one statement, under the locks: look up which

@@ -39,9 +39,8 @@ func (s *Store) Events(ctx context.Context, q eventagg.EventQuery) (eventagg.Eve
 	if err != nil {
 		return eventagg.EventPage{}, interpretError(fmt.Errorf("list events: %w", err))
 	}
-	defer rows.Close()
 	page, err := eventagg.ReadPage(q, rows)
-	rows.Close()
+	rows.Close() // before the flush below, which needs a connection of its own
 	if err == nil {
 		err = rows.Err()
 	}

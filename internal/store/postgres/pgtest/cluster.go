@@ -125,7 +125,7 @@ func (c *Cluster) Kill() {
 	// to its children's deaths, then freeze and kill them all.
 	syscall.Kill(pid, syscall.SIGSTOP)
 	procs := append([]int{pid}, children(pid)...)
-	for _, p := range procs {
+	for _, p := range procs[1:] {
 		syscall.Kill(p, syscall.SIGSTOP)
 	}
 	for _, p := range procs {
