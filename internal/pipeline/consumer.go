@@ -87,7 +87,15 @@ func (c *consumer) run() {
 			case <-time.After(retryDelay):
 			}
 			continue
+		case n >= c.batch:
+			continue // a backlog: catch up at full speed
 		case n > 0:
+			// Caught up for now, but events keep arriving: pace the
+			// next pass so that it applies many groups at once.
+			if !c.rest(pace) {
+				c.drain()
+				return
+			}
 			continue
 		}
 		// Caught up with every commit announced before gen was read.
@@ -107,12 +115,20 @@ func (c *consumer) run() {
 			c.drain()
 			return
 		}
-		select {
-		case <-time.After(pace):
-		case <-c.stopCh:
+		if !c.rest(pace) {
 			c.drain()
 			return
 		}
+	}
+}
+
+// rest waits d, or less if asked to stop; it reports whether to go on.
+func (c *consumer) rest(d time.Duration) bool {
+	select {
+	case <-time.After(d):
+		return true
+	case <-c.stopCh:
+		return false
 	}
 }
 
