@@ -9,10 +9,10 @@ import (
 	"github.com/eventagg/eventagg"
 )
 
-// trickleStore is a store whose consumer always finds a few events pending
-// (fewer than a batch) for the first partial passes, then a full batch, then
-// nothing: what a consumer sees while publishers keep committing small
-// groups. It records when each pass started.
+// trickleStore is a store on which the consumer finds a few events (fewer
+// than a batch) for its first passes, then a full batch, then nothing: what a
+// consumer sees while publishers keep committing small groups, then a
+// backlog. It records when each pass started.
 type trickleStore struct {
 	eventagg.Store // nil: only Process is called
 	partial        int
