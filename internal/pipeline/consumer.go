@@ -90,8 +90,10 @@ func (c *consumer) run() {
 		case n >= c.batch:
 			continue // a backlog: catch up at full speed
 		case n > 0:
-			// Caught up for now, but events keep arriving: pace the
-			// next pass so that it applies many groups at once.
+			// Caught up for now. Under load more is committed within
+			// milliseconds: pace the next pass so that it applies many
+			// groups at once. If nothing comes, that pass finds nothing
+			// and the consumer goes idle below.
 			if !c.rest(pace) {
 				c.drain()
 				return
