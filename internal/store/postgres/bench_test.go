@@ -71,35 +71,49 @@ func runBatches(b *testing.B, events []eventagg.Event, conns, size int, fn func(
 
 func BenchmarkRawUnnest(b *testing.B) {
 	for _, conns := range []int{1, 4} {
-		b.Run(fmt.Sprint("conns=", conns), func(b *testing.B) {
-			url := pgtest.FreshSchema(b)
-			s := mustOpen(b, url) // creates the schema
-			s.Close()
-			pool, err := pgxpool.New(context.Background(), url)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer pool.Close()
-			events := benchEvents(b.N)
-			var seq atomic.Int64
-			b.ResetTimer()
-			runBatches(b, events, conns, 1000, func(batch []eventagg.Event) error {
-				var tids, seqs, ts []int64
-				var ids, sources []string
-				var payloads [][]byte
-				for _, e := range batch {
-					tids = append(tids, int64(len(e.Topic)))
-					seqs = append(seqs, seq.Add(1))
-					ids, ts = append(ids, e.EventID), append(ts, e.Timestamp.UnixMicro())
-					sources, payloads = append(sources, e.Source), append(payloads, e.Payload)
-				}
-				_, err := pool.Exec(context.Background(), `INSERT INTO events (topic_id, seq, event_id, ts, received_at, source, payload)
-					SELECT t, s, i, ts, ts, so, p FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::bytea[]) AS u(t, s, i, ts, so, p)
-					ON CONFLICT DO NOTHING`, tids, seqs, ids, ts, sources, payloads)
-				return err
-			})
-		})
+		b.Run(fmt.Sprint("conns=", conns), func(b *testing.B) { benchRaw(b, conns, 1000) })
 	}
+}
+
+// BenchmarkRawUnnestGroupSize is BenchmarkAppendGroupSize without the store:
+// what one and three connections do on this machine with no locks, no
+// lookups and no counters, so that the store's three-to-one ratio can be
+// read against the database's own.
+func BenchmarkRawUnnestGroupSize(b *testing.B) {
+	for _, conns := range []int{1, 3} {
+		for _, size := range []int{10, 100, 1000} {
+			b.Run(fmt.Sprintf("conns=%d/group=%d", conns, size), func(b *testing.B) { benchRaw(b, conns, size) })
+		}
+	}
+}
+
+func benchRaw(b *testing.B, conns, size int) {
+	url := pgtest.FreshSchema(b)
+	s := mustOpen(b, url) // creates the schema
+	s.Close()
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	events := benchEvents(b.N)
+	var seq atomic.Int64
+	b.ResetTimer()
+	runBatches(b, events, conns, size, func(batch []eventagg.Event) error {
+		var tids, seqs, ts []int64
+		var ids, sources []string
+		var payloads [][]byte
+		for _, e := range batch {
+			tids = append(tids, int64(len(e.Topic)))
+			seqs = append(seqs, seq.Add(1))
+			ids, ts = append(ids, e.EventID), append(ts, e.Timestamp.UnixMicro())
+			sources, payloads = append(sources, e.Source), append(payloads, e.Payload)
+		}
+		_, err := pool.Exec(context.Background(), `INSERT INTO events (topic_id, seq, event_id, ts, received_at, source, payload)
+			SELECT t, s, i, ts, ts, so, p FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::bytea[]) AS u(t, s, i, ts, so, p)
+			ON CONFLICT DO NOTHING`, tids, seqs, ids, ts, sources, payloads)
+		return err
+	})
 }
 
 func BenchmarkAppend(b *testing.B) {
