@@ -79,13 +79,7 @@ func BenchmarkRawUnnest(b *testing.B) {
 // what one and three connections do on this machine with no locks, no
 // lookups and no counters, so that the store's three-to-one ratio can be
 // read against the database's own.
-func BenchmarkRawUnnestGroupSize(b *testing.B) {
-	for _, conns := range []int{1, 3} {
-		for _, size := range []int{10, 100, 1000} {
-			b.Run(fmt.Sprintf("conns=%d/group=%d", conns, size), func(b *testing.B) { benchRaw(b, conns, size) })
-		}
-	}
-}
+func BenchmarkRawUnnestGroupSize(b *testing.B) { byGroupSize(b, benchRaw) }
 
 func benchRaw(b *testing.B, conns, size int) {
 	url := pgtest.FreshSchema(b)
@@ -125,10 +119,14 @@ func BenchmarkAppend(b *testing.B) {
 // BenchmarkAppendGroupSize shows the fixed cost of a group: the same events
 // in groups of 10, 100 and 1,000 on one connection, and on three (three
 // replicas' writers sharing the topics).
-func BenchmarkAppendGroupSize(b *testing.B) {
+func BenchmarkAppendGroupSize(b *testing.B) { byGroupSize(b, benchAppend) }
+
+// byGroupSize runs bench for groups of 10, 100 and 1,000 on 1 and 3
+// connections.
+func byGroupSize(b *testing.B, bench func(b *testing.B, conns, size int)) {
 	for _, conns := range []int{1, 3} {
 		for _, size := range []int{10, 100, 1000} {
-			b.Run(fmt.Sprintf("conns=%d/group=%d", conns, size), func(b *testing.B) { benchAppend(b, conns, size) })
+			b.Run(fmt.Sprintf("conns=%d/group=%d", conns, size), func(b *testing.B) { bench(b, conns, size) })
 		}
 	}
 }
