@@ -4,8 +4,9 @@
 # prints, besides events/s, the CPU ticks (1/100 s) used by the replicas, by
 # every PostgreSQL process and by the load generator, the machine's busy and
 # idle ticks, the group commits the replicas made, PostgreSQL's transactions
-# and WAL fsyncs, and the rows each table had updated. The README's CPU and
-# transaction counts for 1 and 3 replicas come from it.
+# and WAL fsyncs (these two include the replicas' drain at shutdown), and
+# the rows each table had updated. The README's forwarding table comes from
+# it.
 #
 # Usage: EVENTAGG_TEST_POSTGRES_URL=postgres://… scripts/replica-cost.sh REPLICAS BATCH PUBLISHERS [EVENTS]
 # SERVE_FLAGS adds serve flags (say --max-inflight 512); SERVE_ENV sets
@@ -59,9 +60,10 @@ walsyncs() { sql "SELECT wal_sync FROM pg_stat_wal"; }
 declare -A pg0 # PostgreSQL process → its ticks before the run
 for p in $(pgrep -f 'postgres:'); do pg0[$p]=$(ticks "$p"); done
 x0=$(xacts); w0=$(walsyncs); r0=$(ticks "${pids[@]}"); read -r b0 i0 < <(machine)
-tf=$(mktemp)
-out=$(/usr/bin/time -o "$tf" -f '%U %S' "$bin" bench --url "$list" --events "$events" --batch "$batch" \
-  --concurrency "$conc" --id sortable --json)
+tf=$(mktemp) TIMEFORMAT='%U %S' # the load generator's user and system seconds
+{ time "$bin" bench --url "$list" --events "$events" --batch "$batch" --concurrency "$conc" \
+  --id sortable --json >"$tf.out"; } 2>"$tf" || { cat "$tf" >&2; exit 1; }
+out=$(cat "$tf.out")
 read -r b1 i1 < <(machine); r1=$(ticks "${pids[@]}")
 # Every PostgreSQL process alive now, less what it had used before; the
 # pools keep their connections open, so few ended during the run.
@@ -86,7 +88,7 @@ read -r bu bs < "$tf"
 eps=$(echo "$out" | sed -n 's/.*"events_per_second": \([0-9.]*\).*/\1/p')
 printf 'replicas=%s batch=%s publishers=%s events/s=%.0f\n' "$n" "$batch" "$conc" "$eps"
 printf 'cpu ticks: replicas=%s postgres=%s bench=%.0f machine busy=%s idle=%s\n' \
-  $((r1 - r0)) "$pgcpu" "$(echo "($bu + $bs) * 100" | bc)" $((b1 - b0)) $((i1 - i0))
+  $((r1 - r0)) "$pgcpu" "$(awk -v u="$bu" -v s="$bs" 'BEGIN{print (u + s) * 100}')" $((b1 - b0)) $((i1 - i0))
 echo "group commits=$groups transactions=$((x1 - x0)) wal fsyncs=$((w1 - w0))"
 sql "SELECT 'rows updated: ' || string_agg(relname || '=' || n_tup_upd, ' ' ORDER BY relname)
   FROM pg_stat_user_tables WHERE schemaname = '$schema' AND n_tup_upd > 0"
