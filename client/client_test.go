@@ -138,7 +138,7 @@ func (f *faultServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch fault {
 	case "503":
 		w.Header().Set("Retry-After", "3")
-		http.Error(w, `{"error":"ingest queue is full, retry later"}`, 503)
+		http.Error(w, `{"error":"ingest queue is full, retry later"}`, http.StatusServiceUnavailable)
 	case "slow":
 		// Store the events, then answer too late for the client's timeout.
 		f.h.ServeHTTP(httptest.NewRecorder(), r)
@@ -203,7 +203,7 @@ func TestBackoffDoublesUpToMaxAndGivesUp(t *testing.T) {
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
-		http.Error(w, `{"error":"down"}`, 502)
+		http.Error(w, `{"error":"down"}`, http.StatusBadGateway)
 	}))
 	defer srv.Close()
 	clock := &fakeClock{now: time.Unix(0, 0)}
