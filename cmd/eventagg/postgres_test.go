@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -178,9 +179,11 @@ func TestPostgresOverlappingBatchesAllSucceed(t *testing.T) {
 	}
 }
 
-// A subscriber on one replica sees an event published on another through
-// LISTEN/NOTIFY: with the fallback poll set to an hour, nothing else could
-// deliver it.
+// A subscriber on one replica sees events published on another through
+// LISTEN/NOTIFY: with the fallback poll and the heartbeat (which also looks
+// for events) set to an hour, nothing else could deliver them. The events
+// come one request after another, so every commit, not only the first, must
+// wake the other replica.
 func TestNotifyReachesOtherReplica(t *testing.T) {
 	dbURL := pgtest.FreshSchema(t)
 	var urls []string
@@ -190,7 +193,8 @@ func TestNotifyReachesOtherReplica(t *testing.T) {
 			t.Fatal(err)
 		}
 		pipe := pipeline.Start(store, pipeline.Config{}, nil)
-		api := httpapi.New(httpapi.Config{Ingester: pipe, Store: store, Queue: pipe, Notifier: pipe, SubscribePoll: time.Hour})
+		api := httpapi.New(httpapi.Config{Ingester: pipe, Store: store, Queue: pipe, Notifier: pipe,
+			SubscribePoll: time.Hour, Heartbeat: time.Hour})
 		srv := httptest.NewServer(api.Routes())
 		t.Cleanup(func() { api.CloseStreams(); srv.Close(); pipe.Close(context.Background()); store.Close() })
 		urls = append(urls, srv.URL)
@@ -209,14 +213,21 @@ func TestNotifyReachesOtherReplica(t *testing.T) {
 	if !sc.Scan() || sc.Text() != ": subscribed" {
 		t.Fatalf("stream did not open: %q", sc.Text())
 	}
-	publishLines(t, urls[0], line("notify", "1"))
+	const n = 40
+	for i := 1; i <= n; i++ {
+		publishLines(t, urls[0], line("notify", fmt.Sprint(i)))
+	}
+	next := 1
 	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "data: ") {
-			if !strings.Contains(sc.Text(), `"event_id":"1"`) {
-				t.Fatalf("got %s", sc.Text())
-			}
+		if !strings.HasPrefix(sc.Text(), "data: ") {
+			continue
+		}
+		if want := fmt.Sprintf(`"event_id":"%d"`, next); !strings.Contains(sc.Text(), want) {
+			t.Fatalf("want %s, got %s", want, sc.Text())
+		}
+		if next++; next > n {
 			return
 		}
 	}
-	t.Fatalf("no event reached the other replica: %v", sc.Err())
+	t.Fatalf("%d of %d events reached the other replica: %v", next-1, n, sc.Err())
 }
