@@ -82,7 +82,10 @@ func (s *sse) next(n int) []string {
 }
 
 func TestSubscribeResumesWithoutGapOrRepeat(t *testing.T) {
-	a := newApp(t, httpapi.Config{})
+	// No poll and no heartbeat (which also reads) within the test: live
+	// events can only come from the commit notification.
+	cfg := httpapi.Config{SubscribePoll: time.Hour, Heartbeat: time.Hour}
+	a := newApp(t, cfg)
 	a.publishOK(arr(ev("s", "1", ts), ev("other", "x", ts)))
 	sub := a.subscribe("topic=s", "")
 	if got := fmt.Sprint(sub.next(1)); got != "[s/1:1]" {
@@ -104,7 +107,7 @@ func TestSubscribeResumesWithoutGapOrRepeat(t *testing.T) {
 	last = sub.lastID
 	sub.close()
 	// Across a restart, with ?after=.
-	a.restart(httpapi.Config{})
+	a.restart(cfg)
 	a.publishOK(ev("s", "6", ts))
 	sub = a.subscribe("topic=s&after="+last, "")
 	if got := fmt.Sprint(sub.next(1)); got != "[s/6:6]" {
