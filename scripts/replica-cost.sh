@@ -24,10 +24,11 @@ if [ -z "$bin" ]; then
 fi
 schema="cost_$RANDOM$RANDOM"
 sep='?'; [[ $base == *\?* ]] && sep='&'
-pids=()
+pids=() tf=''
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  [ -z "$tf" ] || rm -f "$tf" "$tf.out"
   psql "$base" -qc "SET client_min_messages = warning; DROP SCHEMA IF EXISTS $schema CASCADE"
 }
 trap cleanup EXIT
