@@ -12,6 +12,7 @@ const (
 	ETOOLARGE    = "too_large"   // a size or count limit is exceeded
 	EUNSUPPORTED = "unsupported" // the body's content type is not one we read
 	EUNAVAILABLE = "unavailable" // overloaded or store down: retry later
+	ENOTFOUND    = "not_found"   // what was asked for does not exist
 	EINTERNAL    = "internal"    // a bug or an unexpected failure
 )
 

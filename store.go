@@ -2,6 +2,7 @@ package eventagg
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -27,8 +28,16 @@ type Store interface {
 	// empty page, not an error.
 	Events(ctx context.Context, q EventQuery) (EventPage, error)
 
-	// Stats returns the persisted counters and the topics.
+	// Stats returns the persisted counters and the number of topics, at a
+	// cost that does not grow with the number of topics.
 	Stats(ctx context.Context) (Stats, error)
+
+	// Topics returns one page of topics with their counters, in name
+	// order. Its cost grows with the page, not with the number of topics.
+	Topics(ctx context.Context, q TopicQuery) ([]TopicStats, error)
+
+	// Topic returns one topic's counters; an unknown topic is ENOTFOUND.
+	Topic(ctx context.Context, name string) (TopicStats, error)
 
 	// Ping reports whether the store can be reached.
 	Ping(ctx context.Context) error
@@ -75,21 +84,36 @@ type Stats struct {
 	Processed  int64 // unique events the consumer has applied
 	Duplicates int64 // duplicates dropped
 	Rejected   int64 // invalid events refused
-	Topics     []TopicStats
+	TopicCount int64 // topics that exist
+}
+
+// TopicQuery selects a page of topics: those whose name is after After (""
+// is the start) and starts with Prefix, in name order, at most Limit.
+type TopicQuery struct {
+	After  string
+	Prefix string
+	Limit  int
+}
+
+// Matches reports whether name belongs in the listing q selects; stores use
+// it to stop a scan at the end of the prefix.
+func (q TopicQuery) Matches(name string) bool {
+	return name > q.After && strings.HasPrefix(name, q.Prefix)
 }
 
 // Pending is the number of stored events the consumer has not yet applied.
 func (s Stats) Pending() int64 { return s.Stored - s.Processed }
 
-// TopicStats are one topic's counters and consumer aggregates.
+// TopicStats are one topic's counters. Received == LastSeq + Duplicates,
+// since seq is gap-free from 1.
 type TopicStats struct {
 	Topic      string
 	Received   int64
 	Duplicates int64
-	LastSeq    int64 // last seq assigned
-	Processed  int64 // events the consumer has applied
-	FirstTime  time.Time
-	LastTime   time.Time
+	LastSeq    int64     // last seq assigned: the events stored
+	Processed  int64     // events the consumer has applied
+	FirstTime  time.Time // earliest and latest event time stored; zero
+	LastTime   time.Time // when the topic has no events yet
 }
 
 // Ingester takes the valid events of one request (and the count of invalid

@@ -16,7 +16,7 @@ type Right string
 
 const (
 	RightPublish Right = "publish" // POST /publish
-	RightRead    Right = "read"    // GET /events, /stats, /subscribe
+	RightRead    Right = "read"    // GET /events, /stats, /topics, /subscribe
 	RightAdmin   Right = "admin"   // GET /metrics, and everything else
 )
 

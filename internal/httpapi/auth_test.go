@@ -45,6 +45,8 @@ func TestRightsOnEveryEndpoint(t *testing.T) {
 		publish:                              "publish",
 		{"GET", "/events", ""}:               "read",
 		{"GET", "/stats", ""}:                "read",
+		{"GET", "/topics", ""}:               "read",
+		{"GET", "/topics/a/b", ""}:           "read",
 		{"GET", "/subscribe?after=junk", ""}: "read", // 400 once through: no stream to hold open
 		{"GET", "/metrics", ""}:              "admin",
 		{"GET", "/healthz", ""}:              "",

@@ -15,6 +15,7 @@ var statusOf = map[string]int{
 	eventagg.ETOOLARGE:    http.StatusRequestEntityTooLarge,
 	eventagg.EUNSUPPORTED: http.StatusUnsupportedMediaType,
 	eventagg.EUNAVAILABLE: http.StatusServiceUnavailable,
+	eventagg.ENOTFOUND:    http.StatusNotFound,
 	eventagg.EINTERNAL:    http.StatusInternalServerError,
 }
 

@@ -145,6 +145,8 @@ func (s *Server) Routes() http.Handler {
 		{"POST", "/publish", RightPublish, s.handlePublish},
 		{"GET", "/events", RightRead, s.handleEvents},
 		{"GET", "/stats", RightRead, s.handleStats},
+		{"GET", "/topics", RightRead, s.handleTopics},
+		{"GET", "/topics/{name...}", RightRead, s.handleTopic}, // names may hold "/"
 		{"GET", "/subscribe", RightRead, s.handleSubscribe},
 		{"GET", "/healthz", "", s.handleHealthz},
 		{"GET", "/readyz", "", s.handleReadyz},

@@ -15,9 +15,11 @@ type statsResponse struct {
 	Rejected        int64        `json:"rejected"`
 	Pending         int64        `json:"pending"`
 	Stored          int64        `json:"stored"`
-	Topics          []string     `json:"topics"`
-	TopicCount      int          `json:"topic_count"`
-	PerTopic        []topicStats `json:"per_topic"`
+	Topics          []string     `json:"topics"` // the first StatsTopicNames by name
+	TopicsTruncated bool         `json:"topics_truncated"`
+	TopicCount      int64        `json:"topic_count"`
+	PerTopic        []topicStats `json:"per_topic"` // the first StatsPerTopic by name
+	PerTopicTrunc   bool         `json:"per_topic_truncated"`
 	UptimeSeconds   float64      `json:"uptime_seconds"`
 	Uptime          float64      `json:"uptime"` // alias kept for publishers' scripts
 	StartedAt       time.Time    `json:"started_at"`
@@ -43,10 +45,26 @@ type topicStats struct {
 	LastTime   *time.Time `json:"last_timestamp,omitempty"`
 }
 
+// How many topics /stats lists by name, and with their counters, each list
+// also stopping at listBytes of names (names can be 255 bytes long). Past
+// them the lists say they are truncated and GET /topics pages through the
+// rest: /stats must stay small however many topics there are (the
+// dashboard polls it every second), under 64 KiB in all.
+const (
+	StatsTopicNames = 1000
+	StatsPerTopic   = 100
+	listBytes       = 24 << 10
+)
+
 // handleStats reports the persisted counters (which survive restarts) with
 // this process's uptime, throughput and latency.
 func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 	st, err := s.cfg.Store.Stats(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	topics, err := s.cfg.Store.Topics(r.Context(), eventagg.TopicQuery{Limit: StatsTopicNames + 1})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -57,21 +75,33 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 	resp := statsResponse{
 		Received: st.Received, UniqueProcessed: st.Processed, DuplicateDrop: st.Duplicates,
 		Rejected: st.Rejected, Pending: st.Pending(), Stored: st.Stored,
-		Topics: make([]string, 0, len(st.Topics)), TopicCount: len(st.Topics),
-		PerTopic:      make([]topicStats, 0, len(st.Topics)),
+		Topics: make([]string, 0, min(len(topics), StatsTopicNames)), TopicCount: st.TopicCount,
+		PerTopic:      make([]topicStats, 0, min(len(topics), StatsPerTopic)),
 		UptimeSeconds: up, Uptime: up, StartedAt: s.started.UTC(),
 		Throughput: rate, LatencyMS: latencyMS{P50: ms(p50), P99: ms(p99)},
 		QueueDepth: s.cfg.Queue.Queued(), Subscribers: s.Subscribers(), Store: s.cfg.StoreName,
 	}
-	for _, t := range st.Topics {
-		resp.Topics = append(resp.Topics, t.Topic)
-		ts := topicStats{Topic: t.Topic, Received: t.Received, Duplicates: t.Duplicates, LastSeq: t.LastSeq, Processed: t.Processed}
-		if !t.FirstTime.IsZero() {
-			ts.FirstTime, ts.LastTime = &t.FirstTime, &t.LastTime
+	names, perTopic := 0, 0
+	for i, t := range topics {
+		if names += len(t.Topic); i == StatsTopicNames || names > listBytes {
+			resp.TopicsTruncated = true
+			break
 		}
-		resp.PerTopic = append(resp.PerTopic, ts)
+		resp.Topics = append(resp.Topics, t.Topic)
+		if perTopic += len(t.Topic); i < StatsPerTopic && perTopic <= listBytes {
+			resp.PerTopic = append(resp.PerTopic, newTopicStats(t))
+		}
 	}
+	resp.PerTopicTrunc = len(resp.PerTopic) < len(topics)
 	writeJSON(w, http.StatusOK, resp)
+}
+
+func newTopicStats(t eventagg.TopicStats) topicStats {
+	ts := topicStats{Topic: t.Topic, Received: t.Received, Duplicates: t.Duplicates, LastSeq: t.LastSeq, Processed: t.Processed}
+	if !t.FirstTime.IsZero() {
+		ts.FirstTime, ts.LastTime = &t.FirstTime, &t.LastTime
+	}
+	return ts
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

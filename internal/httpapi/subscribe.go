@@ -141,14 +141,14 @@ func (s *Server) tailCursor(r *http.Request, q *eventagg.EventQuery, tail string
 	if q.Topic == "" || !q.After.IsZero() {
 		return eventagg.Errorf(eventagg.EINVALID, "tail: needs a topic and no after / Last-Event-ID")
 	}
-	st, err := s.cfg.Store.Stats(r.Context())
-	if err != nil {
+	t, err := s.cfg.Store.Topic(r.Context(), q.Topic)
+	if eventagg.ErrorCode(err) == eventagg.ENOTFOUND {
+		return nil // no events yet: the stream starts at the beginning
+	} else if err != nil {
 		return err
 	}
-	for _, t := range st.Topics {
-		if t.Topic == q.Topic && t.LastSeq > int64(n) {
-			q.After = eventagg.Cursor{Order: eventagg.ByArrival, Pos: t.LastSeq - int64(n)}
-		}
+	if t.LastSeq > int64(n) {
+		q.After = eventagg.Cursor{Order: eventagg.ByArrival, Pos: t.LastSeq - int64(n)}
 	}
 	return nil
 }

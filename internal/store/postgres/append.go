@@ -162,6 +162,10 @@ const lockTopics = `SELECT count(*) FROM (SELECT 1 FROM topics WHERE id = ANY($1
 // be a bug (the locks exclude it), so there is no ON CONFLICT; a topic row
 // that vanished gives a NULL seq (LEFT JOIN), which the NOT NULL column
 // refuses. Either fails the transaction loudly instead of storing a part.
+//
+// A topic whose received count was zero before this group gets its first
+// events here: that is when it starts to count in counters.topics (a topic
+// row made for a group that then failed has none, and is not listed).
 const appendGroup = `
 WITH input AS (
 	SELECT i.*, (SELECT e.seq FROM events e WHERE e.topic_id = i.topic_id AND e.event_id = i.event_id) AS stored_seq
@@ -181,10 +185,12 @@ WITH input AS (
 	FROM (SELECT r.id, r.received, (SELECT count(*) FROM fresh f WHERE f.topic_id = r.id) AS added
 	      FROM unnest($8::bigint[], $9::bigint[]) AS r(id, received)) AS r
 	WHERE t.id = r.id
+	RETURNING t.received = r.received AS first_events
 ), counted AS (
 	UPDATE counters SET received = received + $10, stored = stored + n.added,
-	       duplicates = duplicates + $10 - n.added, rejected = rejected + $11
-	FROM (SELECT (SELECT count(*) FROM fresh) AS added, pg_notify('` + commitChannel + `', '')) AS n
+	       duplicates = duplicates + $10 - n.added, rejected = rejected + $11, topics = counters.topics + n.new_topics
+	FROM (SELECT (SELECT count(*) FROM fresh) AS added, (SELECT count(*) FROM moved WHERE first_events) AS new_topics,
+	             pg_notify('` + commitChannel + `', '')) AS n
 	WHERE shard = $12
 )
 SELECT ord, seq, false FROM fresh

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -55,39 +56,75 @@ func (s *Store) Events(ctx context.Context, q eventagg.EventQuery) (eventagg.Eve
 	return page, nil
 }
 
-// Stats implements eventagg.Store: one REPEATABLE READ snapshot, so the
-// summed counter shards and the topics agree with each other.
+// Stats implements eventagg.Store: the summed counter shards, one snapshot.
 func (s *Store) Stats(ctx context.Context) (eventagg.Stats, error) {
 	var st eventagg.Stats
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `SELECT COALESCE(SUM(received), 0), COALESCE(SUM(stored), 0), COALESCE(SUM(processed), 0),
-			COALESCE(SUM(duplicates), 0), COALESCE(SUM(rejected), 0) FROM counters`).
-			Scan(&st.Received, &st.Stored, &st.Processed, &st.Duplicates, &st.Rejected); err != nil {
-			return fmt.Errorf("read counters: %w", err)
-		}
-		rows, err := tx.Query(ctx, `SELECT t.name, t.received, t.duplicates, t.last_seq, COALESCE(o.processed, 0), o.first_ts, o.last_ts
-			FROM topics t LEFT JOIN consumer_offsets o ON o.topic_id = t.id
-			WHERE t.received > 0 ORDER BY t.name`)
-		if err != nil {
-			return fmt.Errorf("read topics: %w", err)
-		}
-		for rows.Next() {
-			var t eventagg.TopicStats
-			var first, last *int64
-			if err := rows.Scan(&t.Topic, &t.Received, &t.Duplicates, &t.LastSeq, &t.Processed, &first, &last); err != nil {
-				return err
-			}
-			if first != nil && last != nil {
-				t.FirstTime, t.LastTime = fromMicros(*first), fromMicros(*last)
-			}
-			st.Topics = append(st.Topics, t)
-		}
-		return rows.Err()
-	})
-	if err == nil {
+	err := s.pool.QueryRow(ctx, `SELECT COALESCE(SUM(received), 0), COALESCE(SUM(stored), 0), COALESCE(SUM(processed), 0),
+		COALESCE(SUM(duplicates), 0), COALESCE(SUM(rejected), 0), COALESCE(SUM(topics), 0) FROM counters`).
+		Scan(&st.Received, &st.Stored, &st.Processed, &st.Duplicates, &st.Rejected, &st.TopicCount)
+	if err != nil {
+		err = fmt.Errorf("read counters: %w", err)
+	} else {
 		err = s.durable(ctx) // as in Events
 	}
 	return st, interpretError(err)
+}
+
+// topicColumns are a topic's counters: the writer's in topics, the
+// consumer's in consumer_offsets. Only topics that hold events are listed.
+const topicColumns = `SELECT t.name, t.received, t.duplicates, t.last_seq, COALESCE(o.processed, 0), o.first_ts, o.last_ts
+	FROM topics t LEFT JOIN consumer_offsets o ON o.topic_id = t.id WHERE t.received > 0`
+
+// Topics implements eventagg.Store: a range of the topics_name_bytes index,
+// in byte order like Go's string comparison (and so like TopicQuery.Matches),
+// whatever the database's collation.
+func (s *Store) Topics(ctx context.Context, q eventagg.TopicQuery) ([]eventagg.TopicStats, error) {
+	rows, err := s.pool.Query(ctx, topicColumns+` AND t.name COLLATE "C" > $1 AND t.name COLLATE "C" >= $2
+		ORDER BY t.name COLLATE "C" LIMIT $3`, q.After, q.Prefix, q.Limit)
+	if err != nil {
+		return nil, interpretError(fmt.Errorf("list topics: %w", err))
+	}
+	var out []eventagg.TopicStats
+	for rows.Next() {
+		t, err := scanTopic(rows)
+		if err != nil {
+			rows.Close()
+			return nil, interpretError(err)
+		}
+		if !q.Matches(t.Topic) {
+			break // past the prefix
+		}
+		out = append(out, t)
+	}
+	rows.Close()
+	if err = rows.Err(); err == nil {
+		err = s.durable(ctx)
+	}
+	return out, interpretError(err)
+}
+
+// Topic implements eventagg.Store.
+func (s *Store) Topic(ctx context.Context, name string) (eventagg.TopicStats, error) {
+	t, err := scanTopic(s.pool.QueryRow(ctx, topicColumns+` AND t.name = $1`, name))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return t, eventagg.Errorf(eventagg.ENOTFOUND, "topic %s: not found", eventagg.Quote(name))
+	}
+	if err == nil {
+		err = s.durable(ctx)
+	}
+	return t, interpretError(err)
+}
+
+func scanTopic(row pgx.Row) (eventagg.TopicStats, error) {
+	var t eventagg.TopicStats
+	var first, last *int64
+	if err := row.Scan(&t.Topic, &t.Received, &t.Duplicates, &t.LastSeq, &t.Processed, &first, &last); err != nil {
+		return t, err
+	}
+	if first != nil && last != nil {
+		t.FirstTime, t.LastTime = fromMicros(*first), fromMicros(*last)
+	}
+	return t, nil
 }
 
 func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 
 	"github.com/eventagg/eventagg"
@@ -12,7 +13,6 @@ import (
 type topicGroup struct {
 	id         int64
 	lastSeq    int64
-	received   int64
 	duplicates int64
 }
 
@@ -26,15 +26,23 @@ func (s *Store) Append(ctx context.Context, events []eventagg.Event, rejected in
 }
 
 func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected int) ([]eventagg.Appended, error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
+	if err := s.checkDataVersion(ctx, tx); err != nil {
+		return nil, err
+	}
+	topics, created, err := s.loadTopics(ctx, tx, events)
+	if err != nil {
+		return nil, err
+	}
 	insert := tx.StmtContext(ctx, s.stmts.insert)
 	lookup := tx.StmtContext(ctx, s.stmts.lookup)
 
-	topics := map[string]*topicGroup{}
 	// first maps topic\x00event_id to the index of its first occurrence in
 	// this group, so a repeat inside the group needs no database probe.
 	first := make(map[string]int, len(events))
@@ -44,14 +52,6 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 	for i := range events {
 		e := &events[i]
 		g := topics[e.Topic]
-		if g == nil {
-			g = &topicGroup{}
-			if err := s.loadTopic(ctx, tx, e.Topic, g); err != nil {
-				return nil, err
-			}
-			topics[e.Topic] = g
-		}
-		g.received++
 		key := e.Topic + "\x00" + e.EventID
 		if j, ok := first[key]; ok {
 			out[i] = eventagg.Appended{Seq: out[j].Seq, Duplicate: true}
@@ -80,40 +80,118 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 		g.duplicates++
 	}
 
-	updateTopic := tx.StmtContext(ctx, s.stmts.updateTopic)
+	// Only the duplicates are kept in the topic's row: its seq and counts
+	// are read from the events' indexes when asked for.
+	var moves jsonRows
 	for _, g := range topics {
-		dups += g.duplicates
-		if _, err := updateTopic.ExecContext(ctx, g.lastSeq, g.received, g.duplicates, g.id); err != nil {
-			return nil, fmt.Errorf("update topic: %w", err)
+		if g.duplicates > 0 {
+			dups += g.duplicates
+			moves.add(g.id, g.duplicates)
 		}
 	}
-	if _, err := tx.StmtContext(ctx, s.stmts.updateCounters).ExecContext(ctx, len(events), stored, dups, rejected); err != nil {
+	if dups > 0 {
+		if _, err := tx.StmtContext(ctx, s.stmts.updateTopics).ExecContext(ctx, moves.String()); err != nil {
+			return nil, fmt.Errorf("update topics: %w", err)
+		}
+	}
+	if _, err := tx.StmtContext(ctx, s.stmts.updateCounters).ExecContext(ctx, len(events), stored, dups, rejected, created); err != nil {
 		return nil, fmt.Errorf("update counters: %w", err)
 	}
 	// With synchronous=FULL in WAL mode this commit is on disk when it
 	// returns: only after it may the pipeline acknowledge the group.
 	if err := tx.Commit(); err != nil {
+		// Whether it took effect is not known: read the topics afresh.
+		s.topics.clear()
 		return nil, fmt.Errorf("commit: %w", err)
+	}
+	// Only now, with the group durable, do the cached last seqs move.
+	for name, g := range topics {
+		s.topics.put(name, topicEntry{id: g.id, lastSeq: g.lastSeq})
 	}
 	return out, nil
 }
 
-// loadTopic fills g with the topic's id and last seq, creating the topic.
-func (s *Store) loadTopic(ctx context.Context, tx *sql.Tx, name string, g *topicGroup) error {
-	err := tx.StmtContext(ctx, s.stmts.loadTopic).QueryRowContext(ctx, name).Scan(&g.id, &g.lastSeq)
-	if err == sql.ErrNoRows {
-		err = tx.QueryRowContext(ctx, `INSERT INTO topics (name) VALUES (?) RETURNING id`, name).Scan(&g.id)
+// checkDataVersion drops the topic cache when another connection (another
+// process on the same file) has committed since this one last looked:
+// SQLite changes data_version exactly then.
+func (s *Store) checkDataVersion(ctx context.Context, tx *sql.Tx) error {
+	var v int64
+	if err := tx.StmtContext(ctx, s.stmts.dataVersion).QueryRowContext(ctx).Scan(&v); err != nil {
+		return fmt.Errorf("read data_version: %w", err)
 	}
-	if err != nil {
-		return fmt.Errorf("load topic: %w", err)
+	if v != s.dataVersion {
+		s.topics.clear()
+		s.dataVersion = v
 	}
 	return nil
+}
+
+// loadTopics returns a group for each topic of events, with its id and
+// last seq, from the cache or else the topics table, creating the topics
+// that are new (it returns how many): at most two statements whatever the
+// number of topics.
+func (s *Store) loadTopics(ctx context.Context, tx *sql.Tx, events []eventagg.Event) (map[string]*topicGroup, int, error) {
+	topics := make(map[string]*topicGroup)
+	var unknown []string
+	for i := range events {
+		name := events[i].Topic
+		if _, ok := topics[name]; ok {
+			continue
+		}
+		g := &topicGroup{}
+		topics[name] = g
+		if e, ok := s.topics.get(name); ok {
+			g.id, g.lastSeq = e.id, e.lastSeq
+		} else {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) == 0 {
+		return topics, 0, nil
+	}
+	names, err := json.Marshal(unknown)
+	if err != nil {
+		return nil, 0, err
+	}
+	found := 0
+	scan := func(stmt *sql.Stmt, what string) error {
+		rows, err := tx.StmtContext(ctx, stmt).QueryContext(ctx, names)
+		if err != nil {
+			return fmt.Errorf("%s topics: %w", what, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var name string
+			var id, lastSeq int64
+			if err := rows.Scan(&name, &id, &lastSeq); err != nil {
+				return fmt.Errorf("%s topics: %w", what, err)
+			}
+			topics[name].id, topics[name].lastSeq = id, lastSeq
+			found++
+		}
+		return rows.Err()
+	}
+	if err := scan(s.stmts.loadTopics, "load"); err != nil {
+		return nil, 0, err
+	}
+	existing := found
+	if found < len(unknown) {
+		if err := scan(s.stmts.createTopics, "create"); err != nil {
+			return nil, 0, err
+		}
+	}
+	if found != len(unknown) {
+		return nil, 0, fmt.Errorf("load topics: %d of %d found", found, len(unknown))
+	}
+	return topics, found - existing, nil
 }
 
 // writeStmts are the writer's statements, prepared once on the write
 // connection: parsing SQL per group would cost more than the inserts.
 type writeStmts struct {
-	insert, lookup, loadTopic, updateTopic, updateCounters *sql.Stmt
+	insert, lookup, updateCounters, dataVersion *sql.Stmt
+	loadTopics, createTopics, updateTopics      *sql.Stmt
+	applyCounters                               *sql.Stmt // the consumer's
 }
 
 func (s *Store) prepare(ctx context.Context) error {
@@ -126,9 +204,21 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.stmts.insert, `INSERT INTO events (topic_id, seq, event_id, ts, received_at, source, payload)
 			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (topic_id, event_id) DO NOTHING`},
 		{&s.stmts.lookup, `SELECT seq FROM events WHERE topic_id = ? AND event_id = ?`},
-		{&s.stmts.loadTopic, `SELECT id, last_seq FROM topics WHERE name = ?`},
-		{&s.stmts.updateTopic, `UPDATE topics SET last_seq = ?, received = received + ?, duplicates = duplicates + ? WHERE id = ?`},
-		{&s.stmts.updateCounters, `UPDATE counters SET received = received + ?, stored = stored + ?, duplicates = duplicates + ?, rejected = rejected + ? WHERE id = 1`},
+		// The topics' arguments are JSON arrays: one statement serves a
+		// group of any number of topics.
+		{&s.stmts.loadTopics, `SELECT name, id, COALESCE((SELECT max(seq) FROM events WHERE topic_id = topics.id), 0)
+			FROM topics WHERE name IN (SELECT value FROM json_each(?))`},
+		// Creates those of the names that do not exist yet.
+		{&s.stmts.createTopics, `INSERT INTO topics (name) SELECT value FROM json_each(?1) WHERE true
+			ON CONFLICT (name) DO NOTHING RETURNING name, id, 0`},
+		{&s.stmts.dataVersion, `PRAGMA data_version`},
+		// [[id, duplicates], …]
+		{&s.stmts.updateTopics, `UPDATE topics SET duplicates = duplicates + u.value->>1
+			FROM json_each(?) AS u WHERE topics.id = u.value->>0`},
+		{&s.stmts.updateCounters, `UPDATE counters SET received = received + ?, stored = stored + ?, duplicates = duplicates + ?, rejected = rejected + ?,
+			topics = topics + ? WHERE id = 1`},
+		// The consumer's.
+		{&s.stmts.applyCounters, `UPDATE counters SET processed = processed + ?, consumer_offset = ? WHERE id = 1`},
 	} {
 		st, err := s.w.PrepareContext(ctx, p.sql)
 		if err != nil {

@@ -55,41 +55,73 @@ func (s *Store) events(ctx context.Context, q eventagg.EventQuery) (eventagg.Eve
 	return page, rows.Err()
 }
 
-// Stats implements eventagg.Store. Both reads run in one read transaction,
-// so the counters and the topic list come from the same snapshot.
+// Stats implements eventagg.Store: one row, whatever the number of topics.
 func (s *Store) Stats(ctx context.Context) (eventagg.Stats, error) {
-	st, err := s.stats(ctx)
-	return st, interpretError(err)
+	var st eventagg.Stats
+	err := s.r.QueryRowContext(ctx,
+		`SELECT received, stored, processed, duplicates, rejected, topics FROM counters WHERE id = 1`).
+		Scan(&st.Received, &st.Stored, &st.Processed, &st.Duplicates, &st.Rejected, &st.TopicCount)
+	if err != nil {
+		return st, interpretError(fmt.Errorf("read counters: %w", err))
+	}
+	return st, nil
 }
 
-func (s *Store) stats(ctx context.Context) (eventagg.Stats, error) {
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+// topicColumns reads a topic's counters from the events' indexes: the last
+// seq from events_seq, the events the consumer has passed (seq rises with
+// id within a topic, so it is the seq of the last one at or below the
+// offset) from the same index, and the first and last time from
+// events_time. Each is one index probe.
+const topicColumns = `t.name, t.duplicates,
+	COALESCE((SELECT max(seq) FROM events WHERE topic_id = t.id), 0),
+	COALESCE((SELECT seq FROM events WHERE topic_id = t.id AND id <= c.consumer_offset ORDER BY seq DESC LIMIT 1), 0),
+	(SELECT min(ts) FROM events WHERE topic_id = t.id),
+	(SELECT max(ts) FROM events WHERE topic_id = t.id)
+	FROM topics t, counters c`
+
+// Topics implements eventagg.Store: a range of the name index.
+func (s *Store) Topics(ctx context.Context, q eventagg.TopicQuery) ([]eventagg.TopicStats, error) {
+	// Names compare as bytes (BINARY), like Go strings, so the names with
+	// the prefix start at the prefix and the scan stops at the first that
+	// lacks it.
+	rows, err := s.r.QueryContext(ctx, `SELECT `+topicColumns+`
+		WHERE c.id = 1 AND t.name > ? AND t.name >= ? ORDER BY t.name LIMIT ?`, q.After, q.Prefix, q.Limit)
 	if err != nil {
-		return eventagg.Stats{}, err
-	}
-	defer tx.Rollback()
-	var st eventagg.Stats
-	if err := tx.QueryRowContext(ctx,
-		`SELECT received, stored, processed, duplicates, rejected FROM counters WHERE id = 1`).
-		Scan(&st.Received, &st.Stored, &st.Processed, &st.Duplicates, &st.Rejected); err != nil {
-		return st, fmt.Errorf("read counters: %w", err)
-	}
-	rows, err := tx.QueryContext(ctx,
-		`SELECT name, received, duplicates, last_seq, processed, first_ts, last_ts FROM topics ORDER BY name`)
-	if err != nil {
-		return st, fmt.Errorf("read topics: %w", err)
+		return nil, interpretError(fmt.Errorf("list topics: %w", err))
 	}
 	defer rows.Close()
+	var out []eventagg.TopicStats
 	for rows.Next() {
-		var t eventagg.TopicStats
-		var first, last sql.NullInt64
-		if err := rows.Scan(&t.Topic, &t.Received, &t.Duplicates, &t.LastSeq, &t.Processed, &first, &last); err != nil {
-			return st, err
+		t, err := scanTopic(rows)
+		if err != nil {
+			return nil, interpretError(err)
 		}
-		if first.Valid {
-			t.FirstTime, t.LastTime = fromMicros(first.Int64), fromMicros(last.Int64)
+		if !q.Matches(t.Topic) {
+			break // past the prefix
 		}
-		st.Topics = append(st.Topics, t)
+		out = append(out, t)
 	}
-	return st, rows.Err()
+	return out, interpretError(rows.Err())
+}
+
+// Topic implements eventagg.Store.
+func (s *Store) Topic(ctx context.Context, name string) (eventagg.TopicStats, error) {
+	t, err := scanTopic(s.r.QueryRowContext(ctx, `SELECT `+topicColumns+` WHERE c.id = 1 AND t.name = ?`, name))
+	if err == sql.ErrNoRows {
+		return t, eventagg.Errorf(eventagg.ENOTFOUND, "topic %s: not found", eventagg.Quote(name))
+	}
+	return t, interpretError(err)
+}
+
+func scanTopic(row interface{ Scan(...any) error }) (eventagg.TopicStats, error) {
+	var t eventagg.TopicStats
+	var first, last sql.NullInt64
+	if err := row.Scan(&t.Topic, &t.Duplicates, &t.LastSeq, &t.Processed, &first, &last); err != nil {
+		return t, err
+	}
+	t.Received = t.LastSeq + t.Duplicates
+	if first.Valid {
+		t.FirstTime, t.LastTime = fromMicros(first.Int64), fromMicros(last.Int64)
+	}
+	return t, nil
 }

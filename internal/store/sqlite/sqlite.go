@@ -12,12 +12,17 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/eventagg/eventagg"
 	sqlite3 "modernc.org/sqlite"
 	sqlitelib "modernc.org/sqlite/lib"
 )
+
+// maxCachedTopics bounds the writer's topic cache: about 80 bytes a topic
+// (name, id, last seq and the map's own share), so some 20 MiB at most.
+const maxCachedTopics = 1 << 18
 
 // Store is the SQLite implementation of eventagg.Store.
 type Store struct {
@@ -26,6 +31,10 @@ type Store struct {
 	r    *sql.DB // read-only pool
 
 	stmts writeStmts
+
+	writeMu     sync.Mutex  // held by Append: the topic cache is the writer's
+	topics      *topicCache // names → id and last seq, for the writer
+	dataVersion int64       // PRAGMA data_version when the writer last looked
 
 	// Now returns the commit time stamped on events; tests replace it.
 	Now func() time.Time
@@ -51,6 +60,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "cache_size(-65536)") // 64 MiB of page cache for the indexes
 	q.Add("_pragma", "temp_store(MEMORY)")
+	q.Add("_pragma", "wal_autocheckpoint(10000)")
 	// Writes take the lock at BEGIN, so a transaction never fails half-way
 	// with SQLITE_BUSY when it upgrades from reader to writer.
 	q.Set("_txlock", "immediate")
@@ -63,7 +73,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 
-	s := &Store{path: path, w: w, Now: time.Now}
+	s := &Store{path: path, w: w, Now: time.Now, topics: newTopicCache(maxCachedTopics)}
 	if err := s.checkWAL(ctx); err != nil {
 		w.Close()
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -39,6 +40,8 @@ func Run(t *testing.T, f Factory) {
 		{"StatsAddUp", testStats},
 		{"ConcurrentOverlappingAppends", testConcurrent},
 		{"SQLShapedValuesStayLiteral", testSQLShaped},
+		{"ManyTopicsOneGroup", testManyTopicsOneGroup},
+		{"TopicsPaging", testTopicsPaging},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -165,7 +168,7 @@ func testProcess(t *testing.T, open func() eventagg.Store) {
 	if st.Processed != 4 || st.Pending() != 0 {
 		t.Fatalf("processed=%d pending=%d, want 4 and 0", st.Processed, st.Pending())
 	}
-	a := st.Topics[0]
+	a := topic(t, s, "a")
 	if a.Topic != "a" || a.Processed != 3 || a.LastSeq != 3 ||
 		!a.FirstTime.Equal(base.Add(10*time.Second)) || !a.LastTime.Equal(base.Add(50*time.Second)) {
 		t.Fatalf("topic a aggregates = %+v", a)
@@ -309,8 +312,149 @@ func testStats(t *testing.T, open func() eventagg.Store) {
 	if st.Received != st.Processed+st.Duplicates || st.Processed != 3 || st.Rejected != 5 {
 		t.Fatalf("after reopen: %+v", st)
 	}
-	if len(st.Topics) != 2 || st.Topics[0].Topic != "a" || st.Topics[0].Received != 3 || st.Topics[0].Duplicates != 1 {
-		t.Fatalf("topics = %+v", st.Topics)
+	ts, err := s.Topics(context.Background(), eventagg.TopicQuery{Limit: 10})
+	if err != nil || st.TopicCount != 2 || len(ts) != 2 || ts[0].Topic != "a" || ts[0].Received != 3 || ts[0].Duplicates != 1 ||
+		ts[0].LastSeq != 2 || ts[0].Processed != 2 || ts[1].Topic != "b" || ts[1].Received != 1 {
+		t.Fatalf("topic_count = %d, topics = %+v, %v", st.TopicCount, ts, err)
+	}
+}
+
+func topic(t *testing.T, s eventagg.Store, name string) eventagg.TopicStats {
+	t.Helper()
+	ts, err := s.Topic(context.Background(), name)
+	if err != nil {
+		t.Fatalf("Topic(%q): %v", name, err)
+	}
+	return ts
+}
+
+// testManyTopicsOneGroup appends groups spread over thousands of topics,
+// as a writer sees them with a topic per customer: each topic gets its own
+// gap-free seq, repeats across and within groups are duplicates of the
+// right event, and every counter adds up per topic and in all.
+func testManyTopicsOneGroup(t *testing.T, open func() eventagg.Store) {
+	s := open()
+	const topics = 3000
+	name := func(k int) string { return fmt.Sprintf("tenant.%05d", k) }
+	var first, second []eventagg.Event
+	for k := 0; k < topics; k++ {
+		first = append(first, Ev(name(k), "a", k))
+		// The second group repeats every third topic's first event and
+		// adds a new one to every topic, some twice within the group.
+		if k%3 == 0 {
+			second = append(second, Ev(name(k), "a", k))
+		}
+		second = append(second, Ev(name(k), "b", k+1))
+		if k%5 == 0 {
+			second = append(second, Ev(name(k), "b", k+1))
+		}
+	}
+	out := mustAppend(t, s, first...)
+	for i, a := range out {
+		if a.Duplicate || a.Seq != 1 {
+			t.Fatalf("first group, event %d: %+v, want seq 1 of its topic", i, a)
+		}
+	}
+	out = mustAppend(t, s, second...)
+	var dups int64
+	for i, a := range out {
+		e := second[i]
+		want := eventagg.Appended{Seq: 2}
+		if e.EventID == "a" {
+			want = eventagg.Appended{Seq: 1, Duplicate: true}
+		} else if i > 0 && second[i-1].Topic == e.Topic && second[i-1].EventID == "b" {
+			want = eventagg.Appended{Seq: 2, Duplicate: true}
+		}
+		if a != want {
+			t.Fatalf("second group, event %d (%s %s): %+v, want %+v", i, e.Topic, e.EventID, a, want)
+		}
+		if a.Duplicate {
+			dups++
+		}
+	}
+	drain(t, s, 1000)
+	s.Close()
+	s = mustOpen(t, open)
+	st := stats(t, s)
+	if st.TopicCount != topics || st.Stored != 2*topics || st.Processed != 2*topics || st.Duplicates != dups ||
+		st.Received != st.Processed+st.Duplicates {
+		t.Fatalf("stats = %+v, want %d topics, %d stored and processed, %d duplicates", st, topics, 2*topics, dups)
+	}
+	for _, k := range []int{0, 1, 2, 15, topics - 1} {
+		got := topic(t, s, name(k))
+		wantDups := int64(0)
+		if k%3 == 0 {
+			wantDups++
+		}
+		if k%5 == 0 {
+			wantDups++
+		}
+		if got.LastSeq != 2 || got.Processed != 2 || got.Duplicates != wantDups || got.Received != 2+wantDups ||
+			!got.FirstTime.Equal(base.Add(time.Duration(k)*time.Second)) || !got.LastTime.Equal(base.Add(time.Duration(k+1)*time.Second)) {
+			t.Fatalf("topic %s = %+v, want 2 stored and processed, %d duplicates", name(k), got, wantDups)
+		}
+	}
+	page, err := s.Events(context.Background(), eventagg.EventQuery{Topic: name(7), Order: eventagg.ByArrival, Limit: 10})
+	if err != nil || len(page.Events) != 2 || page.Events[0].EventID != "a" || page.Events[1].EventID != "b" {
+		t.Fatalf("events of %s = %+v, %v", name(7), page.Events, err)
+	}
+}
+
+// testTopicsPaging pages through thousands of topics: each comes once, in
+// name order; a prefix selects exactly the names that start with it; an
+// unknown topic is ENOTFOUND.
+func testTopicsPaging(t *testing.T, open func() eventagg.Store) {
+	s := mustOpen(t, open)
+	var events []eventagg.Event
+	var want []string
+	for k := 0; k < 2500; k++ {
+		n := fmt.Sprintf("%c.%d", 'a'+k%3, k)
+		events = append(events, Ev(n, "1", k))
+		want = append(want, n)
+	}
+	mustAppend(t, s, events...)
+	slices.Sort(want)
+	ctx := context.Background()
+	var got []string
+	for q := (eventagg.TopicQuery{Limit: 700}); ; {
+		page, err := s.Topics(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ts := range page {
+			got = append(got, ts.Topic)
+			if ts.LastSeq != 1 || ts.Received != 1 {
+				t.Fatalf("topic %+v, want one event", ts)
+			}
+		}
+		if len(page) < q.Limit {
+			break
+		}
+		q.After = page[len(page)-1].Topic
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("paged %d topics, want %d, each once in name order", len(got), len(want))
+	}
+	for _, q := range []eventagg.TopicQuery{{Prefix: "b.", Limit: 10000}, {Prefix: "b.1", After: "b.1000", Limit: 50}, {Prefix: "zz", Limit: 5}} {
+		page, err := s.Topics(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names, wantNames []string
+		for _, ts := range page {
+			names = append(names, ts.Topic)
+		}
+		for _, n := range want {
+			if q.Matches(n) && len(wantNames) < q.Limit {
+				wantNames = append(wantNames, n)
+			}
+		}
+		if !slices.Equal(names, wantNames) {
+			t.Fatalf("Topics(%+v) = %d names %v…, want %d", q, len(names), names[:min(len(names), 3)], len(wantNames))
+		}
+	}
+	if _, err := s.Topic(ctx, "nope"); eventagg.ErrorCode(err) != eventagg.ENOTFOUND {
+		t.Fatalf("unknown topic: %v, want not_found", err)
 	}
 }
 
