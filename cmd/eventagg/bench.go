@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ import (
 
 type benchConfig struct {
 	url, db, idMode, key string
+	cpuProfile           string
 	embedded, jsonOut    bool
 	events, batch, conc  int
 	topics, payloadBytes int
@@ -46,6 +48,7 @@ func parseBench(args []string, getenv func(string) string, stderr io.Writer) (be
 	idMode := fs.String("id", "", "random", "event ids: random or sortable")
 	rate := fs.FlagSet.Float64("rate", 0, "fixed rate in events/s (0 = as fast as possible); latency then counts from each request's scheduled time, so a stall is not hidden (no coordinated omission)")
 	jsonOut := fs.FlagSet.Bool("json", false, "print the report as JSON")
+	cpuProfile := fs.FlagSet.String("cpuprofile", "", "write a CPU profile of this process to the file (with --embedded it holds the server too)")
 	key := fs.String("key", "EVENTAGG_API_KEY", "", "API key with the publish and read rights, for servers run with --auth-file")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: eventagg bench [flags]\n\nLoads a server and reports throughput and latency, then checks /stats counted exactly what was sent.\n\n")
@@ -55,7 +58,7 @@ func parseBench(args []string, getenv func(string) string, stderr io.Writer) (be
 		return c, err
 	}
 	c = benchConfig{url: *url, db: *db, idMode: *idMode, embedded: *embedded, jsonOut: *jsonOut, events: *events,
-		batch: *batch, conc: *conc, topics: *topics, payloadBytes: *payloadBytes, dupRate: *dupRate, rate: *rate, duration: *duration, key: *key}
+		batch: *batch, conc: *conc, topics: *topics, payloadBytes: *payloadBytes, dupRate: *dupRate, rate: *rate, duration: *duration, key: *key, cpuProfile: *cpuProfile}
 	if err := positive(map[string]int{"events": c.events, "batch": c.batch, "concurrency": c.conc, "topics": c.topics}); err != nil {
 		return c, err
 	}
@@ -171,6 +174,17 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	c, err := parseBench(args, getenv, stderr)
 	if err != nil {
 		return err
+	}
+	if c.cpuProfile != "" {
+		f, err := os.Create(c.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	url := c.url
 	if c.embedded {
