@@ -101,12 +101,12 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 	// returns: only after it may the pipeline acknowledge the group.
 	if err := tx.Commit(); err != nil {
 		// Whether it took effect is not known: read the topics afresh.
-		s.topics.clear()
+		s.topics.Clear()
 		return nil, fmt.Errorf("commit: %w", err)
 	}
 	// Only now, with the group durable, do the cached last seqs move.
 	for name, g := range topics {
-		s.topics.put(name, topicEntry{id: g.id, lastSeq: g.lastSeq})
+		s.topics.Put(name, topicEntry{id: g.id, lastSeq: g.lastSeq})
 	}
 	return out, nil
 }
@@ -120,7 +120,7 @@ func (s *Store) checkDataVersion(ctx context.Context, tx *sql.Tx) error {
 		return fmt.Errorf("read data_version: %w", err)
 	}
 	if v != s.dataVersion {
-		s.topics.clear()
+		s.topics.Clear()
 		s.dataVersion = v
 	}
 	return nil
@@ -140,7 +140,7 @@ func (s *Store) loadTopics(ctx context.Context, tx *sql.Tx, events []eventagg.Ev
 		}
 		g := &topicGroup{}
 		topics[name] = g
-		if e, ok := s.topics.get(name); ok {
+		if e, ok := s.topics.Get(name); ok {
 			g.id, g.lastSeq = e.id, e.lastSeq
 		} else {
 			unknown = append(unknown, name)

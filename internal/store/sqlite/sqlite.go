@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/eventagg/eventagg"
+	"github.com/eventagg/eventagg/internal/store/namecache"
 	sqlite3 "modernc.org/sqlite"
 	sqlitelib "modernc.org/sqlite/lib"
 )
@@ -23,6 +24,13 @@ import (
 // maxCachedTopics bounds the writer's topic cache: about 80 bytes a topic
 // (name, id, last seq and the map's own share), so some 20 MiB at most.
 const maxCachedTopics = 1 << 18
+
+// topicEntry is what the writer remembers of a topic. It is only ever
+// right because one connection writes: the writer fills it from the rows it
+// reads and moves lastSeq only after its commit succeeds. Another process
+// that writes the same file changes PRAGMA data_version, and the writer
+// then forgets everything (see Store.checkDataVersion).
+type topicEntry struct{ id, lastSeq int64 }
 
 // Store is the SQLite implementation of eventagg.Store.
 type Store struct {
@@ -32,9 +40,9 @@ type Store struct {
 
 	stmts writeStmts
 
-	writeMu     sync.Mutex  // held by Append: the topic cache is the writer's
-	topics      *topicCache // names → id and last seq, for the writer
-	dataVersion int64       // PRAGMA data_version when the writer last looked
+	writeMu     sync.Mutex                   // held by Append: the topic cache is the writer's
+	topics      *namecache.Cache[topicEntry] // names → id and last seq, for the writer
+	dataVersion int64                        // PRAGMA data_version when the writer last looked
 
 	// Now returns the commit time stamped on events; tests replace it.
 	Now func() time.Time
@@ -73,7 +81,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 
-	s := &Store{path: path, w: w, Now: time.Now, topics: newTopicCache(maxCachedTopics)}
+	s := &Store{path: path, w: w, Now: time.Now, topics: namecache.New[topicEntry](maxCachedTopics)}
 	if err := s.checkWAL(ctx); err != nil {
 		w.Close()
 		return nil, err
