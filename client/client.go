@@ -76,6 +76,8 @@ func codeOf(status int) string {
 		return "too_large"
 	case http.StatusUnsupportedMediaType:
 		return "unsupported"
+	case http.StatusNotFound:
+		return "not_found"
 	case http.StatusServiceUnavailable, http.StatusTooManyRequests, http.StatusBadGateway, http.StatusGatewayTimeout:
 		return "unavailable"
 	}
@@ -204,26 +206,43 @@ func (c *Client) PublishRaw(ctx context.Context, events ...json.RawMessage) (Res
 
 // send posts body until it gets an answer that is not worth retrying.
 func (c *Client) send(ctx context.Context, body []byte) (Result, error) {
+	var res Result
+	attempts, err := c.retrying(ctx, func() (time.Duration, error) {
+		var retryAfter time.Duration
+		var err error
+		res, retryAfter, err = c.post(ctx, body)
+		return retryAfter, err
+	})
+	res.Retries = attempts - 1
+	if err != nil {
+		return Result{Retries: attempts - 1}, err
+	}
+	return res, nil
+}
+
+// retrying calls attempt until it succeeds or fails in a way not worth
+// retrying, waiting between attempts as Retry says, and returns how many
+// attempts it made.
+func (c *Client) retrying(ctx context.Context, attempt func() (retryAfter time.Duration, err error)) (int, error) {
 	start := c.clock.Now()
-	for attempt := 0; ; attempt++ {
-		res, retryAfter, err := c.post(ctx, body)
+	for n := 1; ; n++ {
+		retryAfter, err := attempt()
 		if err == nil {
-			res.Retries = attempt
-			return res, nil
+			return n, nil
 		}
 		var e *Error
 		if errors.As(err, &e) && e.Status != 0 && !retryable(e.Status) {
-			return Result{Retries: attempt}, err
+			return n, err
 		}
 		if ctx.Err() != nil {
-			return Result{Retries: attempt}, ctx.Err()
+			return n, ctx.Err()
 		}
-		wait := c.backoff(attempt+1, retryAfter)
+		wait := c.backoff(n, retryAfter)
 		if c.clock.Now().Add(wait).Sub(start) > c.retry.MaxElapsed {
-			return Result{Retries: attempt}, fmt.Errorf("giving up after %d attempts: %w", attempt+1, err)
+			return n, fmt.Errorf("giving up after %d attempts: %w", n, err)
 		}
 		if err := c.clock.Sleep(ctx, wait); err != nil {
-			return Result{Retries: attempt}, err
+			return n, err
 		}
 	}
 }
@@ -253,31 +272,47 @@ func (c *Client) post(ctx context.Context, body []byte) (Result, time.Duration, 
 		return Result{}, 0, &Error{Status: 0, Code: "invalid", Message: err.Error()}
 	}
 	req.Header.Set("Content-Type", "application/json")
+	var res Result
+	retryAfter, err := c.do(req, &res)
+	return res, retryAfter, err
+}
+
+// get reads path (with its query) into v, once.
+func (c *Client) get(ctx context.Context, path string, v any) (time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", c.base+path, nil)
+	if err != nil {
+		return 0, &Error{Status: 0, Code: "invalid", Message: err.Error()}
+	}
+	return c.do(req, v)
+}
+
+// do sends req and decodes a 200 answer into v; any other status is an
+// *Error carrying the server's message and its Retry-After.
+func (c *Client) do(req *http.Request, v any) (time.Duration, error) {
 	if c.key != "" {
 		req.Header.Set("Authorization", "Bearer "+c.key)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return Result{}, 0, &Error{Message: "deliver: " + err.Error()}
+		return 0, &Error{Message: "deliver: " + err.Error()}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return Result{}, 0, &Error{Message: "read answer: " + err.Error()}
+		return 0, &Error{Message: "read answer: " + err.Error()}
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e struct{ Error string }
 		if json.Unmarshal(data, &e) != nil || e.Error == "" {
 			e.Error = strings.TrimSpace(string(data))
 		}
-		return Result{}, parseRetryAfter(resp.Header.Get("Retry-After"), c.clock.Now()),
+		return parseRetryAfter(resp.Header.Get("Retry-After"), c.clock.Now()),
 			&Error{Status: resp.StatusCode, Code: codeOf(resp.StatusCode), Message: e.Error}
 	}
-	var res Result
-	if err := json.Unmarshal(data, &res); err != nil {
-		return Result{}, 0, &Error{Message: "decode answer: " + err.Error()}
+	if err := json.Unmarshal(data, v); err != nil {
+		return 0, &Error{Message: "decode answer: " + err.Error()}
 	}
-	return res, 0, nil
+	return 0, nil
 }
 
 // parseRetryAfter reads delay-seconds or an HTTP date; 0 if absent or bad.

@@ -357,3 +357,57 @@ func TestTimeoutIsRetried(t *testing.T) {
 		t.Fatalf("stored %v", ids)
 	}
 }
+
+// TestTopicsIterator pages through 2,500 topics (more than one page) on a
+// real server: each comes once, in name order; a prefix selects its
+// topics; stopping early stops; Topic reads one, names with "/" included,
+// and an unknown one is a 404 *Error.
+func TestTopicsIterator(t *testing.T) {
+	h, _ := server(t)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	c := client.New(srv.URL)
+	ctx := context.Background()
+	var want []string
+	for b := 0; b < 3; b++ {
+		var events []client.Event
+		for k := 0; k < 850; k++ {
+			name := fmt.Sprintf("t/%d/%03d", b, k)
+			want = append(want, name)
+			events = append(events, ev(name, "1"), ev(name, "1"))
+		}
+		if _, err := c.Publish(ctx, events...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for tp, err := range c.Topics(ctx, "") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tp.LastSeq != 1 || tp.Duplicates != 1 || tp.Received != 2 {
+			t.Fatalf("topic %+v", tp)
+		}
+		got = append(got, tp.Topic)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("iterated %d topics, want %d once each in name order", len(got), len(want))
+	}
+	n := 0
+	for tp, err := range c.Topics(ctx, "t/1/") {
+		if err != nil || !strings.HasPrefix(tp.Topic, "t/1/") {
+			t.Fatalf("prefix t/1/: %+v %v", tp, err)
+		}
+		if n++; n == 10 {
+			break
+		}
+	}
+	one, err := c.Topic(ctx, "t/2/007")
+	if err != nil || one.Topic != "t/2/007" || one.LastSeq != 1 {
+		t.Fatalf("Topic: %+v %v", one, err)
+	}
+	var e *client.Error
+	if _, err := c.Topic(ctx, "nope"); !errors.As(err, &e) || e.Status != 404 || e.Code != "not_found" {
+		t.Fatalf("unknown topic: %v", err)
+	}
+}

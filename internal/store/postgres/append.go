@@ -20,19 +20,23 @@ const conflictRetries = 5
 
 // Append implements eventagg.Store.
 //
-// How seq stays gap-free across replicas: the transaction locks the row of
-// every topic in the group (FOR UPDATE, in name order, so two replicas never
-// wait on each other in a cycle). While it holds them no other transaction
-// can add events to those topics, so it can look up which keys exist, give
-// the rest last_seq+1, +2, … and insert them all with one unnest statement.
-// The cost: groups that share a topic commit one after the other, so the
-// whole transaction is one round trip (see append) to keep the locks short.
+// How seq stays gap-free across replicas: topics hash into buckets (see
+// migration 002), and the transaction locks the row of every bucket in the
+// group (FOR UPDATE, in id order, so two replicas never wait on each other
+// in a cycle). While it holds them no other transaction can add events to
+// those topics, so it can look up which keys exist, give the rest
+// max(seq)+1, +2, … of their topic and insert them all with one unnest
+// statement. A group locks at most buckets rows however many topics it
+// spans. The cost: groups that share a bucket commit one after the other,
+// so the whole transaction is one round trip (see append) to keep the locks
+// short.
 func (s *Store) Append(ctx context.Context, events []eventagg.Event, rejected int) ([]eventagg.Appended, error) {
 	g := newGroup(events)
 	var err error
 	if g.topicIDs, err = s.topicIDs(ctx, g.topics); err != nil {
 		return nil, interpretError(err)
 	}
+	g.buckets = bucketsOf(g.topicIDs)
 	for attempt := 0; attempt < conflictRetries; attempt++ {
 		var out []eventagg.Appended
 		if out, err = s.append(ctx, g, rejected); err == nil {
@@ -54,6 +58,7 @@ type group struct {
 	order    []int    // first occurrences, sorted by (topic, event_id), for the lookup
 	topics   []string // distinct topics, sorted
 	topicIDs []int64  // their row ids, filled in by Append
+	buckets  []int32  // the distinct buckets of topicIDs, sorted
 }
 
 func newGroup(events []eventagg.Event) *group {
@@ -87,16 +92,16 @@ func newGroup(events []eventagg.Event) *group {
 }
 
 // topicIDs returns the row id of each topic, creating missing rows in their
-// own short transaction, so that the group's transaction only ever locks
+// own short transaction, so that the group's transaction only ever updates
 // existing rows. Topics are never deleted and their ids never change, so
-// each replica caches them: after the first group of a topic this costs no
-// round trip.
+// each replica caches them (bounded): after the first group of a topic this
+// costs no round trip.
 func (s *Store) topicIDs(ctx context.Context, topics []string) ([]int64, error) {
 	ids := make([]int64, len(topics))
 	var unknown []string
 	for k, t := range topics {
-		if id, ok := s.knownTopics.Load(t); ok {
-			ids[k] = id.(int64)
+		if id, ok := s.knownTopics.Get(t); ok {
+			ids[k] = id
 		} else {
 			unknown = append(unknown, t)
 		}
@@ -105,12 +110,8 @@ func (s *Store) topicIDs(ctx context.Context, topics []string) ([]int64, error) 
 		return ids, nil
 	}
 	if _, err := s.pool.Exec(ctx, `
-		WITH missing AS (
-			SELECT n FROM unnest($1::text[]) AS n WHERE NOT EXISTS (SELECT 1 FROM topics WHERE name = n)
-		), created AS (
-			INSERT INTO topics (name) SELECT n FROM missing ORDER BY n ON CONFLICT (name) DO NOTHING RETURNING id
-		)
-		INSERT INTO consumer_offsets (topic_id) SELECT id FROM created ON CONFLICT DO NOTHING`, unknown); err != nil {
+		INSERT INTO topics (name) SELECT n FROM unnest($1::text[]) AS n
+		WHERE NOT EXISTS (SELECT 1 FROM topics WHERE name = n) ORDER BY n ON CONFLICT (name) DO NOTHING`, unknown); err != nil {
 		return nil, fmt.Errorf("create topics: %w", err)
 	}
 	// A statement of its own, so that it also sees rows another replica
@@ -119,37 +120,52 @@ func (s *Store) topicIDs(ctx context.Context, topics []string) ([]int64, error) 
 	if err != nil {
 		return nil, fmt.Errorf("create topics: %w", err)
 	}
+	found := make(map[string]int64, len(unknown))
 	var name string
 	var id int64
 	if _, err := pgx.ForEachRow(rows, []any{&name, &id}, func() error {
-		s.knownTopics.Store(name, id)
+		found[name] = id
+		s.knownTopics.Put(name, id)
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("create topics: %w", err)
 	}
 	for k, t := range topics {
-		id, ok := s.knownTopics.Load(t)
+		if ids[k] != 0 {
+			continue
+		}
+		id, ok := found[t]
 		if !ok {
 			return nil, fmt.Errorf("create topics: %q not found", t)
 		}
-		ids[k] = id.(int64)
+		ids[k] = id
 	}
 	return ids, nil
 }
 
-// lockTopics takes the row lock of every topic in the group, in name order,
-// so two replicas never wait on each other in a cycle (replicas of the
-// earlier version, during a rolling upgrade, lock by name too). It is a
+// lockBuckets takes the row lock of every bucket in the group, in id
+// order, so two replicas never wait on each other in a cycle. It is a
 // statement of its own: the next statement then starts with a snapshot taken
 // after the locks were granted, and so sees every event the previous holder
 // committed.
-const lockTopics = `SELECT count(*) FROM (SELECT 1 FROM topics WHERE id = ANY($1) ORDER BY name FOR UPDATE) AS locked`
+const lockBuckets = `SELECT count(*) FROM (SELECT 1 FROM buckets WHERE id = ANY($1) ORDER BY id FOR UPDATE) AS locked`
 
 // appendGroup does the rest in one statement, under the locks: look up which
-// keys are stored already, number the new ones last_seq+1, +2, … per topic in
-// arrival order (ord), insert them, move each topic's last_seq and counts,
+// keys are stored already, read each topic's last seq (its max, one probe of
+// events_seq) and the buckets' last positions, number the new events last
+// seq+1, +2, … per topic and last pos+1, +2, … per bucket in arrival order
+// (ord), insert them, move the buckets, add the duplicates to their topics,
 // add to one counter shard and notify the other replicas. It returns every
 // first occurrence with its seq and whether it was stored before.
+//
+// Each event carries tk, its topic's place in $8: the topics' last seqs are
+// one array indexed by it, never a join. The planner cannot know how many
+// rows a CTE or an unnest parameter has, and picked a nested loop over two
+// of them: with groups spread over 800 topics that compared every event
+// with every topic, 640,000 comparisons a group. The subscripts are taken
+// before the window functions sort the rows (OFFSET 0 keeps the subquery),
+// so that the rows sorted do not each carry the arrays: they did, and the
+// sorts of 800 rows went to disk.
 //
 // The lookup is a scalar subquery on purpose: its only sensible plan is one
 // probe of the (topic_id, event_id) index per key, whatever the statistics
@@ -159,37 +175,49 @@ const lockTopics = `SELECT count(*) FROM (SELECT 1 FROM topics WHERE id = ANY($1
 //
 // The pipeline commits whatever the client makes of the answers, so every
 // inconsistency must fail on the server: a unique violation on insert would
-// be a bug (the locks exclude it), so there is no ON CONFLICT; a topic row
-// that vanished gives a NULL seq (LEFT JOIN), which the NOT NULL column
-// refuses. Either fails the transaction loudly instead of storing a part.
+// be a bug (the locks exclude it), so there is no ON CONFLICT; a topic or
+// bucket row that vanished gives a NULL seq or pos, which the NOT NULL
+// columns refuse. Either fails the transaction loudly instead of storing a
+// part.
 //
-// A topic whose received count was zero before this group gets its first
-// events here: that is when it starts to count in counters.topics (a topic
-// row made for a group that then failed has none, and is not listed).
+// A topic whose last seq was 0 gets its first events here: that is when it
+// starts to count in counters.topics (a topic row made for a group that then
+// failed has none, and is not listed).
 const appendGroup = `
 WITH input AS (
 	SELECT i.*, (SELECT e.seq FROM events e WHERE e.topic_id = i.topic_id AND e.event_id = i.event_id) AS stored_seq
-	FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bytea[], $6::int[])
-	     AS i(topic_id, event_id, ts, source, payload, ord)
+	FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bytea[], $6::int[], $13::int[])
+	     AS i(topic_id, event_id, ts, source, payload, ord, tk)
+), last AS (
+	SELECT ARRAY(SELECT CASE WHEN EXISTS (SELECT 1 FROM topics WHERE id = r.id)
+	                    THEN COALESCE((SELECT max(e.seq) FROM events e WHERE e.topic_id = r.id), 0) END
+	             FROM unnest($8::bigint[]) WITH ORDINALITY AS r(id, k) ORDER BY r.k) AS seq,
+	       ARRAY(SELECT b.last_pos FROM generate_series(0, ` + bucketsSQL + ` - 1) AS g
+	             LEFT JOIN buckets b ON b.id = g ORDER BY g) AS pos
 ), fresh AS (
 	SELECT i.ord, i.topic_id, i.event_id, i.ts, i.source, i.payload,
-	       t.last_seq + row_number() OVER (PARTITION BY i.topic_id ORDER BY i.ord) AS seq
-	FROM input i LEFT JOIN topics t ON t.id = i.topic_id
-	WHERE i.stored_seq IS NULL
+	       i.last_seq + row_number() OVER (PARTITION BY i.topic_id ORDER BY i.ord) AS seq,
+	       i.last_pos + row_number() OVER (PARTITION BY i.topic_id % ` + bucketsSQL + ` ORDER BY i.ord) AS pos
+	FROM (SELECT i.*, l.seq[i.tk] AS last_seq, l.pos[i.topic_id % ` + bucketsSQL + ` + 1] AS last_pos
+	      FROM input i, last l WHERE i.stored_seq IS NULL OFFSET 0) AS i
 ), inserted AS (
-	INSERT INTO events (topic_id, seq, event_id, ts, received_at, source, payload)
-	SELECT topic_id, seq, event_id, ts, $7, source, payload FROM fresh ORDER BY ord
+	INSERT INTO events (topic_id, seq, pos, event_id, ts, received_at, source, payload)
+	SELECT topic_id, seq, pos, event_id, ts, $7, source, payload FROM fresh ORDER BY ord
+), per_topic AS (
+	SELECT tk, count(*) FILTER (WHERE stored_seq IS NULL) AS added FROM input GROUP BY tk
+), dups AS (
+	UPDATE topics t SET duplicates = t.duplicates + d.n
+	FROM (SELECT ($8::bigint[])[tk] AS id, ($9::bigint[])[tk] - added AS n FROM per_topic) AS d
+	WHERE t.id = d.id AND d.n > 0
 ), moved AS (
-	UPDATE topics t SET last_seq = t.last_seq + r.added, received = t.received + r.received,
-	       duplicates = t.duplicates + r.received - r.added
-	FROM (SELECT r.id, r.received, (SELECT count(*) FROM fresh f WHERE f.topic_id = r.id) AS added
-	      FROM unnest($8::bigint[], $9::bigint[]) AS r(id, received)) AS r
-	WHERE t.id = r.id
-	RETURNING t.received = r.received AS first_events
+	UPDATE buckets b SET last_pos = b.last_pos + m.n
+	FROM (SELECT topic_id % ` + bucketsSQL + ` AS bucket, count(*) AS n FROM fresh GROUP BY 1) AS m
+	WHERE b.id = m.bucket
 ), counted AS (
 	UPDATE counters SET received = received + $10, stored = stored + n.added,
 	       duplicates = duplicates + $10 - n.added, rejected = rejected + $11, topics = counters.topics + n.new_topics
-	FROM (SELECT (SELECT count(*) FROM fresh) AS added, (SELECT count(*) FROM moved WHERE first_events) AS new_topics,
+	FROM (SELECT (SELECT count(*) FROM fresh) AS added,
+	             (SELECT count(*) FROM per_topic p, last l WHERE l.seq[p.tk] = 0 AND p.added > 0) AS new_topics,
 	             pg_notify('` + commitChannel + `', '')) AS n
 	WHERE shard = $12
 )
@@ -219,35 +247,33 @@ const asyncCommit = `SELECT set_config('synchronous_commit', 'off', true)`
 // only after durable; readers (Events, Stats) call durable before they
 // answer.
 func (s *Store) append(ctx context.Context, g *group, rejected int) ([]eventagg.Appended, error) {
-	topicID := make(map[string]int64, len(g.topics))
+	place := make(map[string]int32, len(g.topics)) // 1-based, as SQL arrays are
 	for k, t := range g.topics {
-		topicID[t] = g.topicIDs[k]
+		place[t] = int32(k + 1)
 	}
 	var in struct {
 		tids, ts     []int64
 		ids, sources []string
 		payloads     [][]byte
-		ord          []int32
+		ord, tk      []int32
 	}
 	for _, i := range g.order {
 		e := &g.events[i]
-		in.tids, in.ids, in.sources = append(in.tids, topicID[e.Topic]), append(in.ids, e.EventID), append(in.sources, e.Source)
+		k := place[e.Topic]
+		in.tids, in.ids, in.sources = append(in.tids, g.topicIDs[k-1]), append(in.ids, e.EventID), append(in.sources, e.Source)
 		in.ts, in.payloads, in.ord = append(in.ts, e.Timestamp.UnixMicro()), append(in.payloads, e.Payload), append(in.ord, int32(i))
-	}
-	perTopic := make(map[string]int64, len(g.topics))
-	for _, e := range g.events {
-		perTopic[e.Topic]++
+		in.tk = append(in.tk, k)
 	}
 	received := make([]int64, len(g.topics))
-	for k, t := range g.topics {
-		received[k] = perTopic[t]
+	for _, e := range g.events {
+		received[place[e.Topic]-1]++
 	}
 
 	batch := &pgx.Batch{}
 	batch.Queue(asyncCommit)
-	batch.Queue(lockTopics, g.topicIDs)
+	batch.Queue(lockBuckets, g.buckets)
 	batch.Queue(appendGroup, in.tids, in.ids, in.ts, in.sources, in.payloads, in.ord,
-		s.Now().UnixMicro(), g.topicIDs, received, len(g.events), rejected, shard())
+		s.Now().UnixMicro(), g.topicIDs, received, len(g.events), rejected, shard(), in.tk)
 	br := s.pool.SendBatch(ctx, batch)
 	out, err := readAppended(br, g)
 	// Close reads up to the end of the pipeline, where PostgreSQL commits.
@@ -263,6 +289,21 @@ func (s *Store) append(ctx context.Context, g *group, rejected int) ([]eventagg.
 	return out, nil
 }
 
+// bucketsOf returns the distinct buckets of the topics, sorted: the lock
+// order.
+func bucketsOf(topicIDs []int64) []int32 {
+	seen := make(map[int32]bool, buckets)
+	var out []int32
+	for _, id := range topicIDs {
+		if b := int32(id % buckets); !seen[b] {
+			seen[b] = true
+			out = append(out, b)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // readAppended reads the statements' results into per-event verdicts;
 // in-group repeats take the seq of their first occurrence.
 func readAppended(br pgx.BatchResults, g *group) ([]eventagg.Appended, error) {
@@ -273,8 +314,8 @@ func readAppended(br pgx.BatchResults, g *group) ([]eventagg.Appended, error) {
 	if err := br.QueryRow().Scan(&locked); err != nil {
 		return nil, fmt.Errorf("append: %w", err)
 	}
-	if locked != len(g.topics) {
-		return nil, fmt.Errorf("lock topics: %d of %d found", locked, len(g.topics))
+	if locked != len(g.buckets) {
+		return nil, fmt.Errorf("lock buckets: %d of %d found", locked, len(g.buckets))
 	}
 	out := make([]eventagg.Appended, len(g.events))
 	rows, err := br.Query()

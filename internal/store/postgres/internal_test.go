@@ -127,27 +127,30 @@ func TestShareOut(t *testing.T) {
 
 // The group's pipeline commits whatever the client makes of the answers,
 // so an inconsistency must abort it on the server: here a topic row that
-// vanished under the replica's cache of topic ids.
-func TestVanishedTopicStoresNothing(t *testing.T) {
+// vanished under the replica's cache of topic ids, and a bucket row that
+// vanished.
+func TestVanishedRowsStoreNothing(t *testing.T) {
 	ctx := context.Background()
-	s := openFresh(t)
-	ev := func(id string) eventagg.Event {
-		return eventagg.Event{Topic: "gone", EventID: id, Timestamp: time.Now(), Source: "s", Payload: []byte(`{}`)}
-	}
-	if _, err := s.Append(ctx, []eventagg.Event{ev("a")}, 0); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.pool.Exec(ctx, `DELETE FROM topics WHERE name = 'gone'`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Append(ctx, []eventagg.Event{ev("b"), ev("c")}, 0); err == nil {
-		t.Fatal("append to a vanished topic succeeded")
-	}
-	var events, received int64
-	if err := s.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM events), (SELECT sum(received) FROM counters)`).Scan(&events, &received); err != nil {
-		t.Fatal(err)
-	}
-	if events != 1 || received != 1 {
-		t.Fatalf("after the failed append: %d events, %d received; want 1 and 1", events, received)
+	for _, vanish := range []string{`DELETE FROM topics WHERE name = 'gone'`, `DELETE FROM buckets`} {
+		s := openFresh(t)
+		ev := func(id string) eventagg.Event {
+			return eventagg.Event{Topic: "gone", EventID: id, Timestamp: time.Now(), Source: "s", Payload: []byte(`{}`)}
+		}
+		if _, err := s.Append(ctx, []eventagg.Event{ev("a")}, 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.pool.Exec(ctx, vanish); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Append(ctx, []eventagg.Event{ev("b"), ev("c")}, 0); err == nil {
+			t.Fatalf("%s: the next append succeeded", vanish)
+		}
+		var events, received int64
+		if err := s.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM events), (SELECT sum(received) FROM counters)`).Scan(&events, &received); err != nil {
+			t.Fatal(err)
+		}
+		if events != 1 || received != 1 {
+			t.Fatalf("%s: after the failed append: %d events, %d received; want 1 and 1", vanish, events, received)
+		}
 	}
 }

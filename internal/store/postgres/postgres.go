@@ -13,12 +13,12 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/eventagg/eventagg"
 	"github.com/eventagg/eventagg/internal/store/migrations"
+	"github.com/eventagg/eventagg/internal/store/namecache"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -29,12 +29,25 @@ var migrationFS embed.FS
 
 const counterShards = 16
 
+// buckets is the number of buckets topics hash into (topic_id % buckets):
+// the unit of the writers' locks and of the consumer's offsets. Migration
+// 002 fixes it (its index is on topic_id % 64), so it cannot change without
+// a migration; bucketsSQL is the same number for SQL text, which must
+// repeat the index's expression exactly for PostgreSQL to use it.
+const (
+	buckets    = 64
+	bucketsSQL = "64"
+)
+
+// maxCachedTopics bounds knownTopics: some 80 bytes a name.
+const maxCachedTopics = 1 << 18
+
 // Store is the PostgreSQL implementation of eventagg.Store.
 type Store struct {
 	pool *pgxpool.Pool
 	name string
-	// knownTopics caches the row id of each topic name seen (string → int64).
-	knownTopics sync.Map
+	// knownTopics caches the row id of topic names seen, bounded.
+	knownTopics *namecache.Cache[int64]
 	// Now returns the commit time stamped on events; tests replace it.
 	Now func() time.Time
 }
@@ -53,7 +66,8 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	s := &Store{pool: pool, name: "postgres://" + cfg.ConnConfig.Host + "/" + cfg.ConnConfig.Database, Now: time.Now}
+	s := &Store{pool: pool, name: "postgres://" + cfg.ConnConfig.Host + "/" + cfg.ConnConfig.Database, Now: time.Now,
+		knownTopics: namecache.New[int64](maxCachedTopics)}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, interpretError(fmt.Errorf("postgres %s: %w", s.name, err))

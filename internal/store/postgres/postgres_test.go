@@ -2,12 +2,15 @@ package postgres_test
 
 import (
 	"context"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/eventagg/eventagg"
 	"github.com/eventagg/eventagg/internal/store/postgres"
 	"github.com/eventagg/eventagg/internal/store/postgres/pgtest"
 	"github.com/eventagg/eventagg/internal/store/storetest"
+	"github.com/jackc/pgx/v5"
 )
 
 func mustOpen(tb testing.TB, url string) *postgres.Store {
@@ -51,4 +54,30 @@ func TestUnreachableIsUnavailable(t *testing.T) {
 	if eventagg.ErrorCode(err) != eventagg.EUNAVAILABLE {
 		t.Fatalf("err %v (code %q), want unavailable", err, eventagg.ErrorCode(err))
 	}
+}
+
+// TestOpensSchema1Database restores a schema written by the store of
+// schema version 1 (testdata/schema1.sql: pg_dump of what that version's
+// code made; see storetest.CheckSchema1) into a fresh schema, opens it,
+// which migrates it, and reads everything back.
+func TestOpensSchema1Database(t *testing.T) {
+	url := pgtest.FreshSchema(t)
+	schema := url[strings.LastIndex(url, "search_path=")+len("search_path="):]
+	dump, err := os.ReadFile("testdata/schema1.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.Exec(ctx, strings.ReplaceAll(string(dump), "mkv1.", schema+"."))
+	conn.Close(ctx)
+	if err != nil {
+		t.Fatalf("restore the schema-1 dump: %v", err)
+	}
+	s := mustOpen(t, url)
+	defer s.Close()
+	storetest.CheckSchema1(t, s)
 }

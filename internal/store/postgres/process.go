@@ -7,42 +7,43 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// leaseTopics is the most topics one consumer transaction takes.
-const leaseTopics = 64
-
 // Process implements eventagg.Store. One call is one transaction: it leases
-// the offset rows of the topics with pending events (FOR UPDATE SKIP LOCKED,
-// so replicas share the topics and never wait on each other), applies the
-// next events of each in seq order and moves the offsets in the same
+// the offset rows of the buckets with pending events (FOR UPDATE SKIP
+// LOCKED, so replicas share the buckets and never wait on each other),
+// takes the next events of each in pos order, which within a topic is seq
+// order, and moves the offsets and the processed counter in the same
 // transaction. A replica killed mid-way loses its leases with its
 // connection, and the next one resumes at the committed offsets.
 //
-// Leasing every pending topic at once keeps the consumer at one transaction
-// (one fsync) per pass, however many topics there are and however many
-// replicas run a consumer.
+// A pass costs one row a bucket however many topics its events span; a
+// topic's processed count is read from its bucket's offset when asked for.
 func (s *Store) Process(ctx context.Context, limit int) (int, error) {
 	n := 0
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var leased struct{ topics, after, pending []int64 }
-		rows, err := tx.Query(ctx, `SELECT o.topic_id, o.processed_seq, t.last_seq - o.processed_seq
-			FROM consumer_offsets o JOIN topics t ON t.id = o.topic_id
-			WHERE t.last_seq > o.processed_seq
-			ORDER BY o.topic_id LIMIT $1 FOR UPDATE OF o SKIP LOCKED`, leaseTopics)
-		if err != nil {
-			return fmt.Errorf("lease topics: %w", err)
+		var leased struct {
+			buckets        []int32
+			after, pending []int64
 		}
-		var topic, after, pending int64
-		if _, err := pgx.ForEachRow(rows, []any{&topic, &after, &pending}, func() error {
-			leased.topics, leased.after, leased.pending = append(leased.topics, topic), append(leased.after, after), append(leased.pending, pending)
+		rows, err := tx.Query(ctx, `SELECT o.bucket, o.processed_pos, b.last_pos - o.processed_pos
+			FROM bucket_offsets o JOIN buckets b ON b.id = o.bucket
+			WHERE b.last_pos > o.processed_pos
+			ORDER BY o.bucket FOR UPDATE OF o SKIP LOCKED`)
+		if err != nil {
+			return fmt.Errorf("lease buckets: %w", err)
+		}
+		var bucket int32
+		var after, pending int64
+		if _, err := pgx.ForEachRow(rows, []any{&bucket, &after, &pending}, func() error {
+			leased.buckets, leased.after, leased.pending = append(leased.buckets, bucket), append(leased.after, after), append(leased.pending, pending)
 			return nil
 		}); err != nil {
-			return fmt.Errorf("lease topics: %w", err)
+			return fmt.Errorf("lease buckets: %w", err)
 		}
-		if len(leased.topics) == 0 {
-			return nil // caught up, or every pending topic is leased elsewhere
+		if len(leased.buckets) == 0 {
+			return nil // caught up, or every pending bucket is leased elsewhere
 		}
 
-		// Each topic's range is exact: a writer moves last_seq in the
+		// Each bucket's range is exact: a writer moves last_pos in the
 		// transaction that stores the events, so all of (after, upto] is
 		// visible, without holes.
 		share := shareOut(leased.pending, int64(limit))
@@ -50,53 +51,55 @@ func (s *Store) Process(ctx context.Context, limit int) (int, error) {
 		for i := range share {
 			upto[i] = leased.after[i] + share[i]
 		}
-		// Per topic, ORDER BY seq LIMIT: the one plan is a range of the
-		// (topic_id, seq) index, whatever the statistics say.
-		rows, err = tx.Query(ctx, `SELECT k.topic_id, e.seq, e.ts
-			FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS k(topic_id, after, n)
-			CROSS JOIN LATERAL (SELECT seq, ts FROM events
-				WHERE topic_id = k.topic_id AND seq > k.after ORDER BY seq LIMIT k.n) AS e`,
-			leased.topics, leased.after, share)
+		// Per bucket, ORDER BY pos LIMIT: the one plan is a range of the
+		// events_bucket_pos index, whatever the statistics say.
+		rows, err = tx.Query(ctx, `SELECT k.bucket, e.pos, e.topic_id, e.seq
+			FROM unnest($1::int[], $2::bigint[], $3::bigint[]) AS k(bucket, after, n)
+			CROSS JOIN LATERAL (SELECT pos, topic_id, seq FROM events
+				WHERE topic_id % `+bucketsSQL+` = k.bucket AND pos > k.after ORDER BY pos LIMIT k.n) AS e`,
+			leased.buckets, leased.after, share)
 		if err != nil {
 			return fmt.Errorf("read pending: %w", err)
 		}
-		effects := map[int64]*effect{}
-		var seq, ts int64
-		if _, err := pgx.ForEachRow(rows, []any{&topic, &seq, &ts}, func() error {
-			e := effects[topic]
-			if e == nil {
-				e = &effect{first: ts, last: ts}
-				effects[topic] = e
+		// Within a bucket positions, and within a topic seqs, must follow
+		// each other: a hole or a repeat would mean a writer broke its order.
+		lastPos := map[int32]int64{}
+		lastSeq := map[int64]int64{}
+		var pos, topic, seq int64
+		if _, err := pgx.ForEachRow(rows, []any{&bucket, &pos, &topic, &seq}, func() error {
+			if p, ok := lastPos[bucket]; ok && pos != p+1 {
+				return fmt.Errorf("consumer: bucket %d pos %d follows %d: sequence broken", bucket, pos, p)
 			}
-			e.add(seq, ts)
+			if q, ok := lastSeq[topic]; ok && seq != q+1 {
+				return fmt.Errorf("consumer: topic %d seq %d follows %d: sequence broken", topic, seq, q)
+			}
+			lastPos[bucket], lastSeq[topic] = pos, seq
+			n++
 			return nil
 		}); err != nil {
 			return fmt.Errorf("read pending: %w", err)
 		}
-
-		var u struct{ topics, seqs, counts, firsts, lasts []int64 }
-		for i, topic := range leased.topics {
-			e := effects[topic]
+		var moved struct {
+			buckets []int32
+			upto    []int64
+		}
+		for i, b := range leased.buckets {
 			if share[i] == 0 {
 				continue
 			}
-			if e == nil || e.count != share[i] || e.seq != upto[i] {
-				return fmt.Errorf("consumer: topic %d: seqs %d..%d are not all there: sequence broken", topic, leased.after[i]+1, upto[i])
+			if lastPos[b] != upto[i] {
+				return fmt.Errorf("consumer: bucket %d: positions %d..%d are not all there: sequence broken", b, leased.after[i]+1, upto[i])
 			}
-			u.topics, u.seqs, u.counts = append(u.topics, topic), append(u.seqs, e.seq), append(u.counts, e.count)
-			u.firsts, u.lasts = append(u.firsts, e.first), append(u.lasts, e.last)
-			n += int(e.count)
+			moved.buckets, moved.upto = append(moved.buckets, b), append(moved.upto, upto[i])
 		}
-		// Offsets, aggregates and the processed counter commit together.
+		// Offsets and the processed counter commit together.
 		_, err = tx.Exec(ctx, `WITH moved AS (
-				UPDATE consumer_offsets o SET processed_seq = u.seq, processed = o.processed + u.n,
-				       first_ts = LEAST(COALESCE(o.first_ts, u.first), u.first),
-				       last_ts = GREATEST(COALESCE(o.last_ts, u.last), u.last)
-				FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS u(topic_id, seq, n, first, last)
-				WHERE o.topic_id = u.topic_id
+				UPDATE bucket_offsets o SET processed_pos = u.pos
+				FROM unnest($1::int[], $2::bigint[]) AS u(bucket, pos)
+				WHERE o.bucket = u.bucket
 			)
-			UPDATE counters SET processed = processed + $6 WHERE shard = $7`,
-			u.topics, u.seqs, u.counts, u.firsts, u.lasts, n, shard())
+			UPDATE counters SET processed = processed + $3 WHERE shard = $4`,
+			moved.buckets, moved.upto, n, shard())
 		if err != nil {
 			return fmt.Errorf("save offsets: %w", err)
 		}
@@ -106,18 +109,6 @@ func (s *Store) Process(ctx context.Context, limit int) (int, error) {
 		return 0, interpretError(err)
 	}
 	return n, nil
-}
-
-// effect is what one pass applies to one topic.
-type effect struct {
-	seq, count  int64 // last seq applied, and how many
-	first, last int64 // earliest and latest event time, µs
-}
-
-func (e *effect) add(seq, ts int64) {
-	e.seq = max(e.seq, seq)
-	e.count++
-	e.first, e.last = min(e.first, ts), max(e.last, ts)
 }
 
 // shareOut splits limit over the topics' pending counts: each gets an equal

@@ -70,10 +70,18 @@ func (s *Store) Stats(ctx context.Context) (eventagg.Stats, error) {
 	return st, interpretError(err)
 }
 
-// topicColumns are a topic's counters: the writer's in topics, the
-// consumer's in consumer_offsets. Only topics that hold events are listed.
-const topicColumns = `SELECT t.name, t.received, t.duplicates, t.last_seq, COALESCE(o.processed, 0), o.first_ts, o.last_ts
-	FROM topics t LEFT JOIN consumer_offsets o ON o.topic_id = t.id WHERE t.received > 0`
+// topicColumns read a topic's counters from the indexes: its last seq from
+// events_seq, its events at or below its bucket's offset (seq rises with pos
+// within a topic, so that is the seq of the last one) from the same index,
+// and its first and last time from events_time; received is last seq plus
+// duplicates. Only topics that hold events are listed.
+const topicColumns = `SELECT t.name, t.duplicates, m.last_seq, COALESCE(p.seq, 0), tt.first, tt.last
+	FROM topics t
+	CROSS JOIN LATERAL (SELECT max(seq) AS last_seq FROM events WHERE topic_id = t.id) AS m
+	JOIN bucket_offsets o ON o.bucket = t.id % ` + bucketsSQL + `
+	LEFT JOIN LATERAL (SELECT seq FROM events WHERE topic_id = t.id AND pos <= o.processed_pos ORDER BY seq DESC LIMIT 1) AS p ON true
+	CROSS JOIN LATERAL (SELECT min(ts) AS first, max(ts) AS last FROM events WHERE topic_id = t.id) AS tt
+	WHERE m.last_seq IS NOT NULL`
 
 // Topics implements eventagg.Store: a range of the topics_name_bytes index,
 // in byte order like Go's string comparison (and so like TopicQuery.Matches),
@@ -118,9 +126,10 @@ func (s *Store) Topic(ctx context.Context, name string) (eventagg.TopicStats, er
 func scanTopic(row pgx.Row) (eventagg.TopicStats, error) {
 	var t eventagg.TopicStats
 	var first, last *int64
-	if err := row.Scan(&t.Topic, &t.Received, &t.Duplicates, &t.LastSeq, &t.Processed, &first, &last); err != nil {
+	if err := row.Scan(&t.Topic, &t.Duplicates, &t.LastSeq, &t.Processed, &first, &last); err != nil {
 		return t, err
 	}
+	t.Received = t.LastSeq + t.Duplicates
 	if first != nil && last != nil {
 		t.FirstTime, t.LastTime = fromMicros(*first), fromMicros(*last)
 	}
