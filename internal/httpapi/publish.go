@@ -74,10 +74,17 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 	if rejected > 0 {
 		s.logger.Info("publish: events rejected", "rejected", rejected, "of", len(verdicts), "first_error", firstError(verdicts))
 	}
+	perTopic := map[string]int64{}
 	for i := range verdicts {
 		s.cfg.Observer.Event(b.items[i].in.Topic, verdicts[i].status, verdicts[i].err)
+		if verdicts[i].status != eventagg.Rejected {
+			perTopic[b.items[i].in.Topic]++
+		}
 	}
 	now := s.cfg.Now()
+	for topic, n := range perTopic {
+		s.active.add(now, topic, n)
+	}
 	elapsed := now.Sub(start)
 	s.window.record(now, len(events), elapsed)
 	s.cfg.Observer.Publish(elapsed)

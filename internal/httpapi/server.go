@@ -83,6 +83,7 @@ type Server struct {
 	logger  *slog.Logger
 	started time.Time
 	window  *window
+	active  *activeTopics // the most active topics, for the dashboard
 
 	subscribers chan struct{} // one token per open stream
 	inflight    chan struct{} // one token per /publish being handled
@@ -128,7 +129,7 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, logger: cfg.Logger, started: cfg.Now(), window: &window{},
+	return &Server{cfg: cfg, logger: cfg.Logger, started: cfg.Now(), window: &window{}, active: &activeTopics{},
 		subscribers: make(chan struct{}, cfg.MaxSubscribers), inflight: make(chan struct{}, cfg.MaxInflight),
 		closing: make(chan struct{})}
 }

@@ -20,6 +20,7 @@ type statsResponse struct {
 	TopicCount      int64        `json:"topic_count"`
 	PerTopic        []topicStats `json:"per_topic"` // the first StatsPerTopic by name
 	PerTopicTrunc   bool         `json:"per_topic_truncated"`
+	ActiveTopics    []activeStat `json:"active_topics"` // the StatsActive with most events in the last minute
 	UptimeSeconds   float64      `json:"uptime_seconds"`
 	Uptime          float64      `json:"uptime"` // alias kept for publishers' scripts
 	StartedAt       time.Time    `json:"started_at"`
@@ -33,6 +34,13 @@ type statsResponse struct {
 type latencyMS struct {
 	P50 float64 `json:"p50"`
 	P99 float64 `json:"p99"`
+}
+
+// activeStat is a topic's counters with its events over about the last
+// minute on this replica (a lower bound; see activeTopics).
+type activeStat struct {
+	topicStats
+	LastMinute int64 `json:"events_last_minute"`
 }
 
 type topicStats struct {
@@ -53,6 +61,7 @@ type topicStats struct {
 const (
 	StatsTopicNames = 1000
 	StatsPerTopic   = 100
+	StatsActive     = 20
 	listBytes       = 24 << 10
 )
 
@@ -93,6 +102,17 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	resp.PerTopicTrunc = len(resp.PerTopic) < len(topics)
+	resp.ActiveTopics = make([]activeStat, 0, StatsActive)
+	for _, a := range s.active.top(now, StatsActive) {
+		t, err := s.cfg.Store.Topic(r.Context(), a.Topic)
+		if eventagg.ErrorCode(err) == eventagg.ENOTFOUND {
+			continue // its events were not stored (a failed commit)
+		} else if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		resp.ActiveTopics = append(resp.ActiveTopics, activeStat{newTopicStats(t), a.Events})
+	}
 	writeJSON(w, http.StatusOK, resp)
 }
 

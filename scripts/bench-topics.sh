@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Many topics, side by side: eventagg bench (batches of 100 from 8
+# publishers, random ids, 20% repeats) against a fresh server for each topic
+# count, on SQLite and on PostgreSQL (one replica), alternating the counts
+# ROUNDS times so that each round compares the same minutes of this shared
+# machine. For each run it prints events/s, p99, the server's peak resident
+# memory, and the size and time of GET /stats afterwards; then each count's
+# ratio to the first count, per round.
+#
+# Usage: scripts/bench-topics.sh [TOPICS...]        (default: 8 100000)
+#   ROUNDS=2  EVENTS=200000  STORES="sqlite postgres"
+#   EVENTAGG_TEST_POSTGRES_URL=postgres://… (for the postgres rows)
+#   EVENTAGG_BIN=path runs a binary built elsewhere (say, another commit).
+set -euo pipefail
+counts=("${@:-8 100000}")
+[ $# -eq 0 ] && counts=(8 100000)
+rounds=${ROUNDS:-2} events=${EVENTS:-200000} stores=${STORES:-sqlite postgres}
+pg=${EVENTAGG_TEST_POSTGRES_URL:-}
+bin=${EVENTAGG_BIN:-}
+work=$(mktemp -d)
+if [ -z "$bin" ]; then
+  bin=$work/eventagg
+  go build -o "$bin" ./cmd/eventagg
+fi
+pid=""
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+port=18290
+
+run() { # store topics round
+  local store=$1 topics=$2 round=$3 schema="" store_flag
+  if [ "$store" = postgres ]; then
+    [ -n "$pg" ] || { echo "set EVENTAGG_TEST_POSTGRES_URL for the postgres rows" >&2; exit 2; }
+    schema="topics_$RANDOM$RANDOM"
+    psql "$pg" -qc "CREATE SCHEMA $schema"
+    local sep='?'; [[ $pg == *\?* ]] && sep='&'
+    store_flag=(--store "$pg${sep}search_path=$schema")
+  else
+    rm -f "$work"/bench.db*
+    store_flag=(--db "$work/bench.db")
+  fi
+  "$bin" serve --addr "127.0.0.1:$port" "${store_flag[@]}" 2>"$work/serve.log" &
+  pid=$!
+  until curl -sf "127.0.0.1:$port/readyz" >/dev/null; do sleep 0.1; done
+  local out eps p99 mism stats rss
+  out=$("$bin" bench --url "http://127.0.0.1:$port" --events "$events" --batch 100 --concurrency 8 \
+    --topics "$topics" --id random --duplicate-rate 0.2 --json)
+  eps=$(echo "$out" | sed -n 's/.*"events_per_second": \([0-9.]*\).*/\1/p')
+  p99=$(echo "$out" | tr -d '\n ' | sed -n 's/.*"P99":\([0-9.]*\).*/\1/p')
+  mism=$(echo "$out" | tr -d '\n' | sed -n 's/.*"mismatches": \[\(.*\)\].*/\1/p')
+  stats=$(curl -s -o /dev/null -w '%{size_download} B, %{time_total} s' "127.0.0.1:$port/stats")
+  rss=$(awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' "/proc/$pid/status")
+  kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+  [ -n "$schema" ] && psql "$pg" -qc "SET client_min_messages = warning; DROP SCHEMA $schema CASCADE"
+  printf '| %s | %s | %s | %.0f | %s | %s | %s | %s | `eventagg bench --url … --events %s --batch 100 --concurrency 8 --topics %s --id random` |\n' \
+    "$round" "$store" "$topics" "$eps" "$p99" "$rss" "$stats" "${mism:-none}" "$events" "$topics"
+  echo "$round $store $topics $eps" >> "$work/eps"
+}
+
+echo '| round | store | topics | events/s | p99 ms | server peak RSS | /stats after | /stats mismatches | command |'
+echo '|---|---|---|---|---|---|---|---|---|'
+for round in $(seq 1 "$rounds"); do
+  for topics in "${counts[@]}"; do
+    for store in $stores; do run "$store" "$topics" "$round" </dev/null; done
+  done
+done
+echo
+echo '| round | store | topics | ÷ the '"${counts[0]}"'-topic run of the round |'
+echo '|---|---|---|---|'
+awk -v first="${counts[0]}" '
+  { eps[$1" "$2" "$3] = $4; order[n++] = $1" "$2" "$3 }
+  END { for (i = 0; i < n; i++) { split(order[i], k, " "); if (k[3] != first)
+          printf "| %s | %s | %s | %.2f |\n", k[1], k[2], k[3], eps[order[i]] / eps[k[1]" "k[2]" "first] } }' "$work/eps"
