@@ -8,12 +8,13 @@ import (
 // Error codes. The HTTP layer maps each to one status (internal/httpapi),
 // and the client maps statuses back, so both sides agree on one table.
 const (
-	EINVALID     = "invalid"     // the request or an event breaks a rule
-	ETOOLARGE    = "too_large"   // a size or count limit is exceeded
-	EUNSUPPORTED = "unsupported" // the body's content type is not one we read
-	EUNAVAILABLE = "unavailable" // overloaded or store down: retry later
-	ENOTFOUND    = "not_found"   // what was asked for does not exist
-	EINTERNAL    = "internal"    // a bug or an unexpected failure
+	EINVALID       = "invalid"       // the request or an event breaks a rule
+	EUNPROCESSABLE = "unprocessable" // a lone event that parses but breaks a rule
+	ETOOLARGE      = "too_large"     // a size or count limit is exceeded
+	EUNSUPPORTED   = "unsupported"   // the body's content type is not one we read
+	EUNAVAILABLE   = "unavailable"   // overloaded or store down: retry later
+	ENOTFOUND      = "not_found"     // what was asked for does not exist
+	EINTERNAL      = "internal"      // a bug or an unexpected failure
 )
 
 // Error is the one error type the domain returns on purpose. Its Message is

@@ -39,11 +39,22 @@ type Store interface {
 	// Topic returns one topic's counters; an unknown topic is ENOTFOUND.
 	Topic(ctx context.Context, name string) (TopicStats, error)
 
+	// Watermark returns a mark of everything committed so far, by any
+	// writer; Caught reports whether the consumer (of any replica) has
+	// processed everything under a mark. Together they let a reader wait
+	// for its own writes to be processed (read-your-writes on /stats).
+	Watermark(ctx context.Context) (Watermark, error)
+	Caught(ctx context.Context, w Watermark) (bool, error)
+
 	// Ping reports whether the store can be reached.
 	Ping(ctx context.Context) error
 
 	Close() error
 }
+
+// Watermark is a position in the consumer's input, opaque outside the
+// store that made it.
+type Watermark []int64
 
 // Order in which GET /events lists events.
 type Order string

@@ -5,7 +5,7 @@
 // been stored come back as "duplicate" with their original seq. So the client
 // retries network errors, timeouts and 429/502/503/504 with exponential
 // back-off and full jitter, honouring Retry-After, and never retries a
-// request the server refused as invalid (400, 413, 415).
+// request the server refused as invalid (400, 413, 415, 422).
 package client
 
 import (
@@ -45,7 +45,8 @@ type Verdict struct {
 
 // Result is the answer to one Publish.
 type Result struct {
-	Accepted   int       `json:"accepted"`
+	Received   int       `json:"received"` // events in the request, rejected included
+	Accepted   int       `json:"accepted"` // stored now
 	Duplicates int       `json:"duplicates"`
 	Rejected   int       `json:"rejected"`
 	Results    []Verdict `json:"results"`
@@ -70,7 +71,7 @@ func (e *Error) Error() string {
 // lives in internal/httpapi).
 func codeOf(status int) string {
 	switch status {
-	case http.StatusBadRequest:
+	case http.StatusBadRequest, http.StatusUnprocessableEntity:
 		return "invalid"
 	case http.StatusRequestEntityTooLarge:
 		return "too_large"

@@ -84,7 +84,7 @@ func TestPublishAgainstRealServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Accepted != 1 || res.Duplicates != 1 || res.Rejected != 1 || res.Results[1].Seq != 1 ||
+	if res.Received != 3 || res.Accepted != 1 || res.Duplicates != 1 || res.Rejected != 1 || res.Results[1].Seq != 1 ||
 		!strings.HasPrefix(res.Results[2].Error, "event_id: required") || res.Retries != 0 {
 		t.Fatalf("%+v", res)
 	}
@@ -409,5 +409,28 @@ func TestTopicsIterator(t *testing.T) {
 	var e *client.Error
 	if _, err := c.Topic(ctx, "nope"); !errors.As(err, &e) || e.Status != 404 || e.Code != "not_found" {
 		t.Fatalf("unknown topic: %v", err)
+	}
+}
+
+// TestUnprocessableIsNotRetried: a 422 (what FastAPI-style servers, and
+// eventagg for a lone event that breaks a rule, answer) is a refusal like a
+// 400: reported with its message and code, never retried.
+func TestUnprocessableIsNotRetried(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		w.Write([]byte(`{"error":"timestamp: not RFC 3339"}`))
+	}))
+	defer srv.Close()
+	clock := &fakeClock{now: time.Unix(0, 0)}
+	_, err := client.New(srv.URL, client.WithClock(clock)).Publish(context.Background(), ev("t", "1"))
+	var e *client.Error
+	if !errors.As(err, &e) || e.Status != 422 || e.Code != "invalid" || e.Message != "timestamp: not RFC 3339" {
+		t.Fatalf("422: %v", err)
+	}
+	if hits.Load() != 1 || len(clock.recorded()) != 0 {
+		t.Fatalf("%d requests, waits %v: a 422 was retried", hits.Load(), clock.recorded())
 	}
 }

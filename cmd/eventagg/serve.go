@@ -36,6 +36,7 @@ type serveConfig struct {
 	metricsTopics        int
 	authFile             string
 	maxInflight          int
+	inflightWait         time.Duration
 	maxLineBytes         int
 	payload              eventagg.PayloadLimits
 	timeouts             httpTimeouts
@@ -57,6 +58,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	maxSubs := fs.Int("max-subscribers", "EVENTAGG_MAX_SUBSCRIBERS", httpapi.DefaultMaxSubscribers, "most concurrent /subscribe streams (more: 503)")
 	metricsTopics := fs.Int("metrics-max-topics", "EVENTAGG_METRICS_MAX_TOPICS", 100, "topics with a metrics label of their own; the rest are counted as _other")
 	maxInflight := fs.Int("max-inflight", "EVENTAGG_MAX_INFLIGHT", httpapi.DefaultMaxInflight, "most concurrent /publish requests; bounds body memory to this × --max-body-bytes (more: 503)")
+	inflightWait := fs.Duration("inflight-wait", "EVENTAGG_INFLIGHT_WAIT", httpapi.DefaultInflightWait, "how long a /publish waits for one of the --max-inflight slots before it is answered 503")
 	maxLine := fs.Int("max-line-bytes", "EVENTAGG_MAX_LINE_BYTES", httpapi.DefaultMaxLineBytes, "longest NDJSON line (longer: that event is rejected)")
 	maxPayload := fs.Int("max-payload-bytes", "EVENTAGG_MAX_PAYLOAD_BYTES", eventagg.DefaultPayloadLimits.MaxBytes, "largest payload of one event (larger: that event is rejected)")
 	maxDepth := fs.Int("max-payload-depth", "EVENTAGG_MAX_PAYLOAD_DEPTH", eventagg.DefaultPayloadLimits.MaxDepth, "deepest nesting of objects and arrays in a payload")
@@ -77,13 +79,16 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 		return c, err
 	}
 	c = serveConfig{addr: *addr, db: *db, store: *store, maxBody: *maxBody, maxEvents: *maxEvents,
-		maxQueued: *maxQueued, maxSubscribers: *maxSubs, metricsTopics: *metricsTopics, authFile: *authFile, maxInflight: *maxInflight, maxLineBytes: *maxLine,
+		maxQueued: *maxQueued, maxSubscribers: *maxSubs, metricsTopics: *metricsTopics, authFile: *authFile, maxInflight: *maxInflight, inflightWait: *inflightWait, maxLineBytes: *maxLine,
 		payload:  eventagg.PayloadLimits{MaxBytes: *maxPayload, MaxDepth: *maxDepth},
 		timeouts: httpTimeouts{readHeader: *readHeader, read: *readT, write: *writeT, idle: *idleT}, tlsCert: *tlsCert, tlsKey: *tlsKey, logLevel: *logLevel, logFormat: *logFormat, shutdownTimeout: 30 * time.Second}
 	if err := positive(map[string]int{"max-body-bytes": c.maxBody, "max-events": c.maxEvents, "max-queued": c.maxQueued, "max-subscribers": c.maxSubscribers, "metrics-max-topics": c.metricsTopics,
 		"max-inflight": c.maxInflight, "max-line-bytes": c.maxLineBytes,
 		"max-payload-bytes": c.payload.MaxBytes, "max-payload-depth": c.payload.MaxDepth}); err != nil {
 		return c, err
+	}
+	if c.inflightWait < 0 {
+		return c, fmt.Errorf("--inflight-wait must not be negative, got %v", c.inflightWait)
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return c, fmt.Errorf("--tls-cert and --tls-key go together")
@@ -188,7 +193,7 @@ func startService(ctx context.Context, c serveConfig, logger *slog.Logger) (*ser
 		Ingester: pipe, Store: store, Queue: pipe, Notifier: pipe, Logger: logger,
 		Observer: m, Metrics: m.Handler(), Auth: auth,
 		MaxBodyBytes: int64(c.maxBody), MaxEvents: c.maxEvents, StoreName: name,
-		MaxSubscribers: c.maxSubscribers, MaxInflight: c.maxInflight, MaxLineBytes: c.maxLineBytes, Payload: c.payload,
+		MaxSubscribers: c.maxSubscribers, MaxInflight: c.maxInflight, InflightWait: c.inflightWait, MaxLineBytes: c.maxLineBytes, Payload: c.payload,
 	})
 	s := &service{store: store, pipe: pipe, ln: ln, name: name, logger: logger, served: make(chan error, 1), tls: c.tlsCert != ""}
 	s.srv = &http.Server{

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/eventagg/eventagg"
@@ -21,7 +22,7 @@ type item struct {
 // body is a decoded /publish request.
 type body struct {
 	items  []item
-	single bool // one bare object: errors answer 400 rather than per-event
+	single bool // one bare object: errors answer 422 rather than per-event
 }
 
 // decodePublish reads a /publish body in any of its forms: one event object,
@@ -96,10 +97,15 @@ func (s *Server) decodeJSON(data []byte) (body, error) {
 	case err != nil && !errors.As(err, &typeErr):
 		return body{}, syntaxError(data)
 	case env.Events != nil:
-		if b := bytes.TrimSpace(env.Events); len(b) == 0 || b[0] != '[' {
-			return body{}, eventagg.Errorf(eventagg.EINVALID, "events: must be an array of events")
+		b := bytes.TrimSpace(env.Events)
+		switch {
+		case len(b) > 0 && b[0] == '[':
+			return s.decodeArray(b)
+		case len(b) > 0 && b[0] == '{':
+			// {"events": {…}}: a batch of one, as several publishers send.
+			return s.decodeArray(slices.Concat([]byte{'['}, b, []byte{']'}))
 		}
-		return s.decodeArray(env.Events)
+		return body{}, eventagg.Errorf(eventagg.EINVALID, "events: must be an array of events, or one event object")
 	case err != nil:
 		return body{single: true, items: []item{{err: typeError(typeErr)}}}, nil
 	}

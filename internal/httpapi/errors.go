@@ -11,12 +11,13 @@ import (
 // statusOf is the one table from domain error codes to HTTP statuses. The
 // client package maps them back.
 var statusOf = map[string]int{
-	eventagg.EINVALID:     http.StatusBadRequest,
-	eventagg.ETOOLARGE:    http.StatusRequestEntityTooLarge,
-	eventagg.EUNSUPPORTED: http.StatusUnsupportedMediaType,
-	eventagg.EUNAVAILABLE: http.StatusServiceUnavailable,
-	eventagg.ENOTFOUND:    http.StatusNotFound,
-	eventagg.EINTERNAL:    http.StatusInternalServerError,
+	eventagg.EINVALID:       http.StatusBadRequest,
+	eventagg.EUNPROCESSABLE: http.StatusUnprocessableEntity,
+	eventagg.ETOOLARGE:      http.StatusRequestEntityTooLarge,
+	eventagg.EUNSUPPORTED:   http.StatusUnsupportedMediaType,
+	eventagg.EUNAVAILABLE:   http.StatusServiceUnavailable,
+	eventagg.ENOTFOUND:      http.StatusNotFound,
+	eventagg.EINTERNAL:      http.StatusInternalServerError,
 }
 
 // retryAfterSeconds is what a 503 tells publishers to wait before retrying.

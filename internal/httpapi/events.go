@@ -11,6 +11,7 @@ import (
 // nothing more; Last is where a tailing reader continues from.
 type eventsResponse struct {
 	Events []eventagg.StoredEvent `json:"events"`
+	Count  int                    `json:"count"` // events in this page
 	Next   string                 `json:"next"`
 	Last   string                 `json:"last"`
 }
@@ -26,7 +27,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, eventsResponse{Events: page.Events, Next: page.Next.String(), Last: page.Last.String()})
+	writeJSON(w, http.StatusOK, eventsResponse{Events: page.Events, Count: len(page.Events), Next: page.Next.String(), Last: page.Last.String()})
 }
 
 // parseEventQuery reads topic, order, after and limit; each error names its

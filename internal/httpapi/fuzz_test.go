@@ -55,7 +55,7 @@ func FuzzPublish(f *testing.F) {
 		rec := httptest.NewRecorder()
 		s.handlePublish(rec, req)
 		switch rec.Code {
-		case 200, 400, 413, 415:
+		case 200, 400, 413, 415, 422:
 		default:
 			t.Fatalf("status %d for %q", rec.Code, body)
 		}

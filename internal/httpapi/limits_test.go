@@ -4,8 +4,11 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/eventagg/eventagg"
 	"github.com/eventagg/eventagg/internal/httpapi"
@@ -26,7 +29,8 @@ func (b *blockingIngester) Ingest(ctx context.Context, events []eventagg.Event, 
 func TestInflightLimitAnswers503(t *testing.T) {
 	a := newApp(t, httpapi.Config{})
 	ing := &blockingIngester{entered: make(chan struct{}, 1), release: make(chan struct{})}
-	srv := httptest.NewServer(httpapi.New(httpapi.Config{Ingester: ing, Store: a.st, Queue: fakeQueue{}, MaxInflight: 1}).Routes())
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{Ingester: ing, Store: a.st, Queue: fakeQueue{}, MaxInflight: 1,
+		InflightWait: 50 * time.Millisecond}).Routes())
 	defer srv.Close()
 	first := make(chan int, 1)
 	go func() {
@@ -50,6 +54,51 @@ func TestInflightLimitAnswers503(t *testing.T) {
 	close(ing.release)
 	if code := <-first; code != 200 {
 		t.Fatalf("first request: %d", code)
+	}
+}
+
+// TestInflightWaitsForASlot starts 100 publishers at once against the
+// default limit of 64 requests in flight, holding the first 64 in the
+// store until the other 36 are waiting for a slot: all 100 get 200, none an
+// immediate 503.
+func TestInflightWaitsForASlot(t *testing.T) {
+	a := newApp(t, httpapi.Config{})
+	const publishers = 100
+	ing := &blockingIngester{entered: make(chan struct{}, publishers), release: make(chan struct{})}
+	waiting := make(chan struct{}, publishers)
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{Ingester: ing, Store: a.st, Queue: fakeQueue{},
+		InflightWait: time.Minute, OnInflightWait: func() { waiting <- struct{}{} }}).Routes())
+	defer srv.Close()
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(ing.release) }) }
+	defer release() // a failing check must not leave requests held (srv.Close would wait for them)
+	codes := make(chan int, publishers)
+	for i := 0; i < publishers; i++ {
+		go func() {
+			resp, err := http.Post(srv.URL+"/publish", "application/json", strings.NewReader(ev("w", strconv.Itoa(i), ts)))
+			if err != nil {
+				codes <- 0
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	timeout := time.After(30 * time.Second)
+	for n := 0; n < publishers-httpapi.DefaultMaxInflight; n++ {
+		select {
+		case <-waiting:
+		case code := <-codes:
+			t.Fatalf("a request was answered %d while the store held the others: it did not wait for a slot", code)
+		case <-timeout:
+			t.Fatalf("only %d requests waited for a slot", n)
+		}
+	}
+	release()
+	for i := 0; i < publishers; i++ {
+		if code := <-codes; code != 200 {
+			t.Fatalf("publisher answered %d, want 200", code)
+		}
 	}
 }
 

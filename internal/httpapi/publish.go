@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/eventagg/eventagg"
 )
@@ -14,14 +15,13 @@ import (
 // input order.
 func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 	start := s.cfg.Now()
-	select {
-	case s.inflight <- struct{}{}:
-		defer func() { <-s.inflight }()
-	default:
+	if !s.acquireSlot(r) {
 		s.writeError(w, r, eventagg.Errorf(eventagg.EUNAVAILABLE,
-			"publish: more than %d requests in flight (--max-inflight), retry later", cap(s.inflight)))
+			"publish: more than %d requests in flight (--max-inflight) for %v (--inflight-wait), retry later",
+			cap(s.inflight), max(s.cfg.InflightWait, 0)))
 		return
 	}
+	defer func() { <-s.inflight }()
 	b, err := s.decodePublish(w, r)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -43,7 +43,7 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 		if b.single {
 			s.cfg.Observer.Event(it.in.Topic, eventagg.Rejected, eventagg.ErrorMessage(err))
 			s.countRejected(r, 1)
-			s.writeError(w, r, err)
+			s.writeError(w, r, unprocessable(err))
 			return
 		}
 		verdicts[i] = verdict{status: eventagg.Rejected, err: eventagg.ErrorMessage(err)}
@@ -91,6 +91,43 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 	writePublishResponse(w, accepted, dups, rejected, verdicts)
 }
 
+// acquireSlot takes one of the MaxInflight slots, waiting up to
+// InflightWait for one; false means the request is to be shed.
+func (s *Server) acquireSlot(r *http.Request) bool {
+	select {
+	case s.inflight <- struct{}{}:
+		return true
+	default:
+	}
+	if s.cfg.InflightWait <= 0 {
+		return false
+	}
+	if s.cfg.OnInflightWait != nil {
+		s.cfg.OnInflightWait()
+	}
+	t := time.NewTimer(s.cfg.InflightWait)
+	defer t.Stop()
+	select {
+	case s.inflight <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	case <-r.Context().Done():
+		return false
+	}
+}
+
+// unprocessable turns the refusal of a lone event that parsed (a field
+// that breaks a rule, or has the wrong type) into a 422, FastAPI's answer
+// and so what publishers written against such services check for; other
+// codes (a payload too large is 413) stay as they are.
+func unprocessable(err error) error {
+	if eventagg.ErrorCode(err) == eventagg.EINVALID {
+		return &eventagg.Error{Code: eventagg.EUNPROCESSABLE, Message: eventagg.ErrorMessage(err)}
+	}
+	return err
+}
+
 // countRejected persists the rejection of a single-event body, so /stats
 // counts it like a rejected event in a batch. It goes through the pipeline
 // with no events; a failure only loses the count, never an event.
@@ -123,7 +160,9 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b 
 func writePublishResponse(w http.ResponseWriter, accepted, dups, rejected int, vs []verdict) {
 	bp := bufPool.Get().(*[]byte)
 	buf := (*bp)[:0]
-	buf = append(buf, `{"accepted":`...)
+	buf = append(buf, `{"received":`...)
+	buf = strconv.AppendInt(buf, int64(len(vs)), 10)
+	buf = append(buf, `,"accepted":`...)
 	buf = strconv.AppendInt(buf, int64(accepted), 10)
 	buf = append(buf, `,"duplicates":`...)
 	buf = strconv.AppendInt(buf, int64(dups), 10)

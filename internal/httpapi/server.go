@@ -38,6 +38,15 @@ type Config struct {
 	// MaxInflight bounds concurrent /publish requests, and so the memory
 	// their bodies take (MaxInflight × MaxBodyBytes); beyond it, 503.
 	MaxInflight int
+	// InflightWait is how long a /publish waits for a slot before it is
+	// shed with 503: at ordinary concurrency (a hundred publishers starting
+	// at once) requests queue briefly instead of failing. A waiting
+	// request has not read its body, so memory stays bounded. 0 means
+	// DefaultInflightWait; negative, no wait.
+	InflightWait time.Duration
+	// OnInflightWait, if set, is called when a /publish starts waiting for
+	// a slot (a test seam).
+	OnInflightWait func()
 	// MaxLineBytes is the longest NDJSON line; a longer one rejects its event.
 	MaxLineBytes int
 	// Payload bounds each event's payload; zero fields take the defaults.
@@ -72,6 +81,7 @@ const (
 	DefaultMaxBodyBytes = 16 << 20
 	DefaultMaxEvents    = 10_000
 	DefaultMaxInflight  = 64
+	DefaultInflightWait = 2 * time.Second
 	DefaultMaxLineBytes = 1 << 20
 	DefaultPageLimit    = 1000
 	MaxPageLimit        = 10_000
@@ -98,6 +108,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.MaxEvents <= 0 {
 		cfg.MaxEvents = DefaultMaxEvents
+	}
+	if cfg.InflightWait == 0 {
+		cfg.InflightWait = DefaultInflightWait
 	}
 	if cfg.MaxInflight <= 0 {
 		cfg.MaxInflight = DefaultMaxInflight
@@ -144,11 +157,13 @@ func (s *Server) Routes() http.Handler {
 	}
 	routes := []route{
 		{"POST", "/publish", RightPublish, s.handlePublish},
+		{"POST", "/publish/batch", RightPublish, s.handlePublish}, // the FastAPI aggregators' batch route
 		{"GET", "/events", RightRead, s.handleEvents},
 		{"GET", "/stats", RightRead, s.handleStats},
 		{"GET", "/topics", RightRead, s.handleTopics},
 		{"GET", "/topics/{name...}", RightRead, s.handleTopic}, // names may hold "/"
 		{"GET", "/subscribe", RightRead, s.handleSubscribe},
+		{"GET", "/health", "", s.handleHealth},
 		{"GET", "/healthz", "", s.handleHealthz},
 		{"GET", "/readyz", "", s.handleReadyz},
 		{"GET", "/openapi.json", "", s.handleOpenAPI},

@@ -68,6 +68,10 @@ const (
 // handleStats reports the persisted counters (which survive restarts) with
 // this process's uptime, throughput and latency.
 func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
+	if err := s.waitProcessed(r.Context()); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	st, err := s.cfg.Store.Stats(r.Context())
 	if err != nil {
 		s.writeError(w, r, err)
@@ -116,6 +120,38 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
+// statsWait bounds how long /stats waits for the consumer, and statsPoll
+// is how often it looks meanwhile: the consumer of another replica may be
+// the one processing, so there is no local signal to wait for.
+const (
+	statsWait = 2 * time.Second
+	statsPoll = 5 * time.Millisecond
+)
+
+// waitProcessed gives /stats read-your-writes: it waits, at most statsWait,
+// until the consumer has processed everything committed before the request
+// began, so that a publisher that checks /stats after its publish answered
+// sees its events in unique_processed and duplicate_dropped (they are in
+// received at once). Past the bound it answers anyway, with pending > 0.
+func (s *Server) waitProcessed(ctx context.Context) error {
+	mark, err := s.cfg.Store.Watermark(ctx)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(statsWait)
+	for {
+		caught, err := s.cfg.Store.Caught(ctx, mark)
+		if err != nil || caught || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-time.After(statsPoll):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 func newTopicStats(t eventagg.TopicStats) topicStats {
 	ts := topicStats{Topic: t.Topic, Received: t.Received, Duplicates: t.Duplicates, LastSeq: t.LastSeq, Processed: t.Processed}
 	if !t.FirstTime.IsZero() {
@@ -125,6 +161,21 @@ func newTopicStats(t eventagg.TopicStats) topicStats {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// handleHealth answers in the shape the FastAPI aggregators use, so their
+// health checks work unchanged: healthy when the store answers.
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	now := s.cfg.Now().UTC().Format(time.RFC3339Nano)
+	if err := s.cfg.Store.Ping(ctx); err != nil {
+		w.Header().Set("Retry-After", retryAfterSeconds)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unhealthy",
+			"database": eventagg.ErrorMessage(err), "error": "store: " + eventagg.ErrorMessage(err), "timestamp": now})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "healthy", "database": "ok", "timestamp": now})
+}
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

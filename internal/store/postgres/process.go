@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/eventagg/eventagg"
+
 	"github.com/jackc/pgx/v5"
 )
 
@@ -134,4 +136,34 @@ func shareOut(pending []int64, limit int64) []int64 {
 		}
 	}
 	return share
+}
+
+// Watermark implements eventagg.Store: each bucket's last position, in
+// bucket order. A writer moves it in the transaction that stores the
+// events, so every group committed before the call is under it.
+func (s *Store) Watermark(ctx context.Context) (eventagg.Watermark, error) {
+	var w []int64
+	err := s.pool.QueryRow(ctx, `SELECT array_agg(last_pos ORDER BY id) FROM buckets`).Scan(&w)
+	if err == nil && len(w) != buckets {
+		err = fmt.Errorf("%d buckets, want %d", len(w), buckets)
+	}
+	if err != nil {
+		return nil, interpretError(fmt.Errorf("read watermark: %w", err))
+	}
+	return w, nil
+}
+
+// Caught implements eventagg.Store: every bucket's offset has reached the
+// mark, whichever replica's consumer moved it.
+func (s *Store) Caught(ctx context.Context, w eventagg.Watermark) (bool, error) {
+	if len(w) != buckets {
+		return false, fmt.Errorf("postgres: watermark of %d positions, want %d", len(w), buckets)
+	}
+	var behind int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM bucket_offsets o
+		JOIN unnest($1::bigint[]) WITH ORDINALITY AS w(pos, k) ON o.bucket = w.k - 1
+		WHERE o.processed_pos < w.pos`, []int64(w)).Scan(&behind); err != nil {
+		return false, interpretError(fmt.Errorf("read offsets: %w", err))
+	}
+	return behind == 0, nil
 }

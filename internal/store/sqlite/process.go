@@ -3,6 +3,8 @@ package sqlite
 import (
 	"context"
 	"fmt"
+
+	"github.com/eventagg/eventagg"
 )
 
 // Process implements eventagg.Store. The consumer applies events in global
@@ -67,4 +69,26 @@ func (s *Store) process(ctx context.Context, limit int) (int, error) {
 		return 0, fmt.Errorf("commit: %w", err)
 	}
 	return n, nil
+}
+
+// Watermark implements eventagg.Store: the last event id, since the
+// consumer goes in id order.
+func (s *Store) Watermark(ctx context.Context) (eventagg.Watermark, error) {
+	var id int64
+	if err := s.r.QueryRowContext(ctx, `SELECT COALESCE(max(id), 0) FROM events`).Scan(&id); err != nil {
+		return nil, interpretError(fmt.Errorf("read watermark: %w", err))
+	}
+	return eventagg.Watermark{id}, nil
+}
+
+// Caught implements eventagg.Store.
+func (s *Store) Caught(ctx context.Context, w eventagg.Watermark) (bool, error) {
+	if len(w) != 1 {
+		return false, fmt.Errorf("sqlite: watermark of %d positions, want 1", len(w))
+	}
+	var caught bool
+	if err := s.r.QueryRowContext(ctx, `SELECT consumer_offset >= ? FROM counters WHERE id = 1`, w[0]).Scan(&caught); err != nil {
+		return false, interpretError(fmt.Errorf("read offset: %w", err))
+	}
+	return caught, nil
 }
