@@ -158,8 +158,9 @@ const lockBuckets = `SELECT count(*) FROM (SELECT 1 FROM buckets WHERE id = ANY(
 // add to one counter shard and notify the other replicas. It returns every
 // first occurrence with its seq and whether it was stored before.
 //
-// Each event carries tk, its topic's place in $8: the topics' last seqs are
-// one array indexed by it, never a join. The planner cannot know how many
+// Each event carries tk, its topic's place in $8, and bk, its bucket's place
+// in $14 (the group's buckets): the topics' last seqs and the buckets' last
+// positions are arrays indexed by them, never a join. The planner cannot know how many
 // rows a CTE or an unnest parameter has, and picked a nested loop over two
 // of them: with groups spread over 800 topics that compared every event
 // with every topic, 640,000 comparisons a group. The subscripts are taken
@@ -186,19 +187,19 @@ const lockBuckets = `SELECT count(*) FROM (SELECT 1 FROM buckets WHERE id = ANY(
 const appendGroup = `
 WITH input AS (
 	SELECT i.*, (SELECT e.seq FROM events e WHERE e.topic_id = i.topic_id AND e.event_id = i.event_id) AS stored_seq
-	FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bytea[], $6::int[], $13::int[])
-	     AS i(topic_id, event_id, ts, source, payload, ord, tk)
+	FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bytea[], $6::int[], $13::int[], $15::int[])
+	     AS i(topic_id, event_id, ts, source, payload, ord, tk, bk)
 ), last AS (
 	SELECT ARRAY(SELECT CASE WHEN EXISTS (SELECT 1 FROM topics WHERE id = r.id)
 	                    THEN COALESCE((SELECT max(e.seq) FROM events e WHERE e.topic_id = r.id), 0) END
 	             FROM unnest($8::bigint[]) WITH ORDINALITY AS r(id, k) ORDER BY r.k) AS seq,
-	       ARRAY(SELECT b.last_pos FROM generate_series(0, ` + bucketsSQL + ` - 1) AS g
-	             LEFT JOIN buckets b ON b.id = g ORDER BY g) AS pos
+	       ARRAY(SELECT (SELECT b.last_pos FROM buckets b WHERE b.id = k.id)
+	             FROM unnest($14::int[]) WITH ORDINALITY AS k(id, n) ORDER BY k.n) AS pos
 ), fresh AS (
 	SELECT i.ord, i.topic_id, i.event_id, i.ts, i.source, i.payload,
 	       i.last_seq + row_number() OVER (PARTITION BY i.topic_id ORDER BY i.ord) AS seq,
 	       i.last_pos + row_number() OVER (PARTITION BY i.topic_id % ` + bucketsSQL + ` ORDER BY i.ord) AS pos
-	FROM (SELECT i.*, l.seq[i.tk] AS last_seq, l.pos[i.topic_id % ` + bucketsSQL + ` + 1] AS last_pos
+	FROM (SELECT i.*, l.seq[i.tk] AS last_seq, l.pos[i.bk] AS last_pos
 	      FROM input i, last l WHERE i.stored_seq IS NULL OFFSET 0) AS i
 ), inserted AS (
 	INSERT INTO events (topic_id, seq, pos, event_id, ts, received_at, source, payload)
@@ -226,8 +227,15 @@ UNION ALL
 SELECT ord, stored_seq, true FROM input WHERE stored_seq IS NOT NULL`
 
 // asyncCommit lets the group's transaction, and only it, commit without
-// waiting for its WAL flush (see append).
-const asyncCommit = `SELECT set_config('synchronous_commit', 'off', true)`
+// waiting for its WAL flush (see append). It also keeps the group statement
+// on its generic plan: PostgreSQL otherwise plans it afresh for its
+// parameters at every execution whenever it guesses the generic plan
+// dearer, and for groups of a few events planning the statement cost more
+// than running it (in perf, copyObjectImpl and the expression walkers led
+// PostgreSQL's profile with three replicas of single events). The statement
+// is written so that its one sensible plan is the generic one (see
+// appendGroup).
+const asyncCommit = `SELECT set_config('synchronous_commit', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)`
 
 // append sends the statements in one pipeline: one round trip, one implicit
 // transaction that commits at the pipeline's end. Two things keep the topic
@@ -255,7 +263,11 @@ func (s *Store) append(ctx context.Context, g *group, rejected int) ([]eventagg.
 		tids, ts     []int64
 		ids, sources []string
 		payloads     [][]byte
-		ord, tk      []int32
+		ord, tk, bk  []int32
+	}
+	bucketPlace := make(map[int32]int32, len(g.buckets)) // 1-based
+	for n, b := range g.buckets {
+		bucketPlace[b] = int32(n + 1)
 	}
 	for _, i := range g.order {
 		e := &g.events[i]
@@ -263,6 +275,7 @@ func (s *Store) append(ctx context.Context, g *group, rejected int) ([]eventagg.
 		in.tids, in.ids, in.sources = append(in.tids, g.topicIDs[k-1]), append(in.ids, e.EventID), append(in.sources, e.Source)
 		in.ts, in.payloads, in.ord = append(in.ts, e.Timestamp.UnixMicro()), append(in.payloads, e.Payload), append(in.ord, int32(i))
 		in.tk = append(in.tk, k)
+		in.bk = append(in.bk, bucketPlace[int32(g.topicIDs[k-1]%buckets)])
 	}
 	received := make([]int64, len(g.topics))
 	for _, e := range g.events {
@@ -273,7 +286,7 @@ func (s *Store) append(ctx context.Context, g *group, rejected int) ([]eventagg.
 	batch.Queue(asyncCommit)
 	batch.Queue(lockBuckets, g.buckets)
 	batch.Queue(appendGroup, in.tids, in.ids, in.ts, in.sources, in.payloads, in.ord,
-		s.Now().UnixMicro(), g.topicIDs, received, len(g.events), rejected, shard(), in.tk)
+		s.Now().UnixMicro(), g.topicIDs, received, len(g.events), rejected, shard(), in.tk, g.buckets, in.bk)
 	br := s.pool.SendBatch(ctx, batch)
 	out, err := readAppended(br, g)
 	// Close reads up to the end of the pipeline, where PostgreSQL commits.
