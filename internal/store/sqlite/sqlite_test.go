@@ -2,8 +2,10 @@ package sqlite_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/eventagg/eventagg"
 	"github.com/eventagg/eventagg/internal/store/sqlite"
@@ -25,4 +27,35 @@ func TestConformance(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "test.db")
 		return func() eventagg.Store { return MustOpen(t, path) }
 	})
+}
+
+// TestTwoWritersOnOneFile: two stores (as two processes would) append to
+// the same topics of one file in turn. Each caches the topics' last seqs,
+// and must notice the other's commits (PRAGMA data_version), or it would
+// hand out a seq the other already used.
+func TestTwoWritersOnOneFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shared.db")
+	a, b := MustOpen(t, path), MustOpen(t, path)
+	defer a.Close()
+	defer b.Close()
+	ctx := context.Background()
+	ev := func(topic string, n int) eventagg.Event {
+		return eventagg.Event{Topic: topic, EventID: fmt.Sprint(n), Timestamp: time.Unix(int64(n), 0).UTC(), Source: "s", Payload: []byte(`{}`)}
+	}
+	next := map[string]int64{}
+	for n := 0; n < 40; n++ {
+		s := a
+		if n%3 == 1 {
+			s = b
+		}
+		topic := fmt.Sprint("t", n%2)
+		out, err := s.Append(ctx, []eventagg.Event{ev(topic, n)}, 0)
+		if err != nil {
+			t.Fatalf("append %d: %v", n, err)
+		}
+		next[topic]++
+		if out[0].Seq != next[topic] || out[0].Duplicate {
+			t.Fatalf("append %d to %s: %+v, want seq %d", n, topic, out[0], next[topic])
+		}
+	}
 }
