@@ -62,7 +62,7 @@ const (
 	StatsTopicNames = 1000
 	StatsPerTopic   = 100
 	StatsActive     = 20
-	listBytes       = 24 << 10
+	listBytes       = 16 << 10
 )
 
 // handleStats reports the persisted counters (which survive restarts) with

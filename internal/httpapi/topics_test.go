@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/eventagg/eventagg"
 	"github.com/eventagg/eventagg/internal/httpapi"
 )
 
@@ -115,5 +116,26 @@ func TestManyTopics(t *testing.T) {
 		if got := fmt.Sprintf("%d %s", r.status, r.errorText(t)); !strings.HasPrefix(got, want) {
 			t.Errorf("%s: %s, want %s…", path, got, want)
 		}
+	}
+}
+
+// TestStatsSizeWithLongestNames: topics of the longest names allowed, busy
+// enough to fill active_topics, still give a /stats under 64 KiB.
+func TestStatsSizeWithLongestNames(t *testing.T) {
+	a := newApp(t, httpapi.Config{MaxEvents: 10_000})
+	var events []string
+	for k := 0; k < 300; k++ {
+		name := fmt.Sprintf("%03d.", k) + strings.Repeat("n", eventagg.MaxTopicLen-4)
+		events = append(events, ev(name, "1", ts), ev(name, "2", ts))
+	}
+	a.publishOK(arr(events...))
+	r := a.get("/stats")
+	var st struct {
+		Active []json.RawMessage `json:"active_topics"`
+	}
+	r.decode(t, &st)
+	t.Logf("/stats: %d bytes", len(r.body))
+	if len(r.body) > 64<<10 || len(st.Active) != httpapi.StatsActive {
+		t.Fatalf("/stats of %d bytes with %d active topics; want at most 64 KiB with %d", len(r.body), len(st.Active), httpapi.StatsActive)
 	}
 }
