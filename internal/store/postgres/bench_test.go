@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/eventagg/eventagg"
 	"github.com/eventagg/eventagg/internal/store/postgres/pgtest"
+	"github.com/eventagg/eventagg/internal/store/storetest"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -143,43 +143,9 @@ func benchAppend(b *testing.B, conns, size int) {
 	})
 }
 
-// BenchmarkAppendTopics is the many-topics figure at the store level:
-// groups of 800 random-id events (8 publishers × batches of 100) spread
-// over 8 or 100,000 topics, with the consumer, as SQLite's benchmark of the
-// same name.
+// BenchmarkAppendTopics: see storetest.BenchmarkAppendTopics.
 //
 //	EVENTAGG_TEST_POSTGRES_URL=… go test ./internal/store/postgres -run '^$' -bench AppendTopics -benchtime 250x
 func BenchmarkAppendTopics(b *testing.B) {
-	for _, topics := range []int{8, 100_000} {
-		b.Run(fmt.Sprintf("topics=%d", topics), func(b *testing.B) {
-			s := mustOpen(b, pgtest.FreshSchema(b))
-			defer s.Close()
-			ctx := context.Background()
-			rng := rand.New(rand.NewPCG(1, uint64(topics)))
-			base := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
-			n := 0
-			for i := 0; i < b.N; i++ {
-				events := make([]eventagg.Event, 800)
-				for j := range events {
-					events[j] = eventagg.Event{Topic: fmt.Sprint("bench.", rng.IntN(topics)),
-						EventID: fmt.Sprintf("%016x%016x", rng.Uint64(), rng.Uint64()), Source: "bench",
-						Timestamp: base.Add(time.Duration(n) * time.Millisecond), Payload: json.RawMessage(`{"n":1}`)}
-					n++
-				}
-				if _, err := s.Append(ctx, events, 0); err != nil {
-					b.Fatal(err)
-				}
-				for {
-					k, err := s.Process(ctx, 1000)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if k == 0 {
-						break
-					}
-				}
-			}
-			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
-		})
-	}
+	storetest.BenchmarkAppendTopics(b, func(b *testing.B) eventagg.Store { return mustOpen(b, pgtest.FreshSchema(b)) })
 }

@@ -85,17 +85,7 @@ func CheckSchema1(t *testing.T, s eventagg.Store) {
 
 	// The pending groups are processed once, and new events continue each
 	// topic's seq.
-	total := 0
-	for {
-		n, err := s.Process(ctx, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
-		total += n
-	}
+	total := drain(t, s, 64)
 	out, err := s.Append(ctx, []eventagg.Event{{Topic: "t05", EventID: "new", Timestamp: base, Source: "v2", Payload: []byte(`{}`)},
 		{Topic: "t05", EventID: "e5", Timestamp: base, Source: "v2", Payload: []byte(`{}`)}}, 0)
 	if err != nil {

@@ -127,7 +127,9 @@ func testReopen(t *testing.T, open func() eventagg.Store) {
 }
 
 // drain runs the consumer until it has caught up and returns the total.
-func drain(t *testing.T, s eventagg.Store, step int) int {
+// drain runs the consumer until it has caught up and returns how many
+// events it processed.
+func drain(t testing.TB, s eventagg.Store, step int) int {
 	t.Helper()
 	total := 0
 	for {
