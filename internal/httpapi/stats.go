@@ -94,14 +94,14 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 		Throughput: rate, LatencyMS: latencyMS{P50: ms(p50), P99: ms(p99)},
 		QueueDepth: s.cfg.Queue.Queued(), Subscribers: s.Subscribers(), Store: s.cfg.StoreName,
 	}
-	names, perTopic := 0, 0
+	names := 0
 	for i, t := range topics {
 		if names += len(t.Topic); i == StatsTopicNames || names > listBytes {
 			resp.TopicsTruncated = true
 			break
 		}
 		resp.Topics = append(resp.Topics, t.Topic)
-		if perTopic += len(t.Topic); i < StatsPerTopic && perTopic <= listBytes {
+		if i < StatsPerTopic {
 			resp.PerTopic = append(resp.PerTopic, newTopicStats(t))
 		}
 	}
