@@ -67,16 +67,25 @@ func (f *flagSet) lookup(env string) string {
 
 // parse parses args and reports the first bad environment value.
 func (f *flagSet) parse(args []string) error {
-	if err := f.Parse(args); err != nil {
+	rest, err := f.parseArgs(args)
+	if err != nil {
 		return err
 	}
-	if len(f.errs) > 0 {
-		return f.errs[0]
-	}
-	if f.NArg() > 0 {
-		return fmt.Errorf("%s: unexpected argument %q", f.Name(), f.Arg(0))
+	if len(rest) > 0 {
+		return fmt.Errorf("%s: unexpected argument %q", f.Name(), rest[0])
 	}
 	return nil
+}
+
+// parseArgs parses the flags and returns the arguments after them.
+func (f *flagSet) parseArgs(args []string) ([]string, error) {
+	if err := f.Parse(args); err != nil {
+		return nil, err
+	}
+	if len(f.errs) > 0 {
+		return nil, f.errs[0]
+	}
+	return f.Args(), nil
 }
 
 // positive reports an error naming the flag unless every value is > 0.

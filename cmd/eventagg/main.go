@@ -45,6 +45,7 @@ Usage:
   eventagg serve [flags]            run the HTTP service (embedded SQLite by default)
   eventagg publish [flags] [FILE]   publish events from files or stdin (JSON array or NDJSON)
   eventagg bench [flags]            load a server (or --embedded) and measure it
+  eventagg backup [--db PATH] OUT   copy a live SQLite database consistently (the service keeps running)
   eventagg subscribe [flags]        print events as NDJSON as they are stored
 
 Run 'eventagg COMMAND --help' for the flags of a command.
@@ -66,6 +67,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return bench(ctx, args[1:], getenv, stdout, stderr)
 	case "publish":
 		return publish(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "backup":
+		return backup(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "eventagg", version)
 		return nil

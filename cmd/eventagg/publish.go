@@ -43,16 +43,13 @@ answered. Exit status: 0 all stored (accepted or duplicate), 1 some rejected,
 `)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	files, err := fs.parseArgs(args)
+	if err != nil {
 		return err
-	}
-	if len(fs.errs) > 0 {
-		return fs.errs[0]
 	}
 	if err := positive(map[string]int{"batch": *batch}); err != nil {
 		return err
 	}
-	files := fs.Args()
 	if len(files) == 0 {
 		files = []string{"-"}
 	}

@@ -38,6 +38,7 @@ type serveConfig struct {
 	maxInflight          int
 	inflightWait         time.Duration
 	maxLineBytes         int
+	recentKeys           int
 	payload              eventagg.PayloadLimits
 	timeouts             httpTimeouts
 	tlsCert, tlsKey      string
@@ -59,6 +60,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	metricsTopics := fs.Int("metrics-max-topics", "EVENTAGG_METRICS_MAX_TOPICS", 100, "topics with a metrics label of their own; the rest are counted as _other")
 	maxInflight := fs.Int("max-inflight", "EVENTAGG_MAX_INFLIGHT", httpapi.DefaultMaxInflight, "most concurrent /publish requests; bounds body memory to this × --max-body-bytes (more: 503)")
 	inflightWait := fs.Duration("inflight-wait", "EVENTAGG_INFLIGHT_WAIT", httpapi.DefaultInflightWait, "how long a /publish waits for one of the --max-inflight slots before it is answered 503")
+	recentKeys := fs.Int("recent-keys", "EVENTAGG_RECENT_KEYS", sqlite.DefaultRecentKeys, "SQLite: dedup keys of the newest events held in memory (about 30 bytes each) before they are merged into the permanent index; more makes each merge cheaper")
 	maxLine := fs.Int("max-line-bytes", "EVENTAGG_MAX_LINE_BYTES", httpapi.DefaultMaxLineBytes, "longest NDJSON line (longer: that event is rejected)")
 	maxPayload := fs.Int("max-payload-bytes", "EVENTAGG_MAX_PAYLOAD_BYTES", eventagg.DefaultPayloadLimits.MaxBytes, "largest payload of one event (larger: that event is rejected)")
 	maxDepth := fs.Int("max-payload-depth", "EVENTAGG_MAX_PAYLOAD_DEPTH", eventagg.DefaultPayloadLimits.MaxDepth, "deepest nesting of objects and arrays in a payload")
@@ -79,11 +81,11 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 		return c, err
 	}
 	c = serveConfig{addr: *addr, db: *db, store: *store, maxBody: *maxBody, maxEvents: *maxEvents,
-		maxQueued: *maxQueued, maxSubscribers: *maxSubs, metricsTopics: *metricsTopics, authFile: *authFile, maxInflight: *maxInflight, inflightWait: *inflightWait, maxLineBytes: *maxLine,
+		maxQueued: *maxQueued, maxSubscribers: *maxSubs, metricsTopics: *metricsTopics, authFile: *authFile, maxInflight: *maxInflight, inflightWait: *inflightWait, maxLineBytes: *maxLine, recentKeys: *recentKeys,
 		payload:  eventagg.PayloadLimits{MaxBytes: *maxPayload, MaxDepth: *maxDepth},
 		timeouts: httpTimeouts{readHeader: *readHeader, read: *readT, write: *writeT, idle: *idleT}, tlsCert: *tlsCert, tlsKey: *tlsKey, logLevel: *logLevel, logFormat: *logFormat, shutdownTimeout: 30 * time.Second}
 	if err := positive(map[string]int{"max-body-bytes": c.maxBody, "max-events": c.maxEvents, "max-queued": c.maxQueued, "max-subscribers": c.maxSubscribers, "metrics-max-topics": c.metricsTopics,
-		"max-inflight": c.maxInflight, "max-line-bytes": c.maxLineBytes,
+		"max-inflight": c.maxInflight, "max-line-bytes": c.maxLineBytes, "recent-keys": c.recentKeys,
 		"max-payload-bytes": c.payload.MaxBytes, "max-payload-depth": c.payload.MaxDepth}); err != nil {
 		return c, err
 	}
@@ -133,7 +135,7 @@ func openStore(ctx context.Context, c serveConfig) (eventagg.Store, string, erro
 			return nil, "", fmt.Errorf("--store %q: unsupported store; use postgres://… or sqlite:PATH", c.store)
 		}
 	}
-	s, err := sqlite.Open(ctx, path)
+	s, err := sqlite.OpenOptions(ctx, path, sqlite.Options{RecentKeys: c.recentKeys})
 	if err != nil {
 		return nil, "", fmt.Errorf("open SQLite database %s: %w (check that the directory exists and is writable; "+
 			"if the file is damaged, move it aside and restore a backup; or pass another --db)", path, err)

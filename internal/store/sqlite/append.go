@@ -40,49 +40,74 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 	if err != nil {
 		return nil, err
 	}
-	insert := tx.StmtContext(ctx, s.stmts.insert)
-	lookup := tx.StmtContext(ctx, s.stmts.lookup)
+	if s.keys.stale {
+		if err := s.catchUp(ctx, tx, false); err != nil {
+			return nil, err
+		}
+	}
 
-	// first maps topic\x00event_id to the index of its first occurrence in
-	// this group, so a repeat inside the group needs no database probe.
-	first := make(map[string]int, len(events))
+	// A key is looked for in the group, then among the recent keys in
+	// memory, then in dedup_keys, all of the group's at once.
+	keys := make([]dedupKey, len(events))
+	var unknown []dedupKey
+	seen := make(map[dedupKey]struct{}, len(events))
+	for i := range events {
+		keys[i] = keyOf(topics[events[i].Topic].id, events[i].EventID)
+		if _, ok := seen[keys[i]]; ok {
+			continue
+		}
+		seen[keys[i]] = struct{}{}
+		if _, ok := s.keys.get(keys[i]); !ok {
+			unknown = append(unknown, keys[i])
+		}
+	}
+	stored, err := s.probeStored(ctx, tx, unknown)
+	if err != nil {
+		return nil, err
+	}
+
+	insert := tx.StmtContext(ctx, s.stmts.insert)
+	// first maps a key to the index of its first occurrence in this group.
+	first := make(map[dedupKey]int, len(events))
 	out := make([]eventagg.Appended, len(events))
+	added := make([]int, 0, len(events)) // indexes of the new events
 	receivedAt := micros(s.Now())
-	var stored, dups int64
+	var lastID int64
 	for i := range events {
 		e := &events[i]
 		g := topics[e.Topic]
-		key := e.Topic + "\x00" + e.EventID
+		key := keys[i]
 		if j, ok := first[key]; ok {
 			out[i] = eventagg.Appended{Seq: out[j].Seq, Duplicate: true}
 			g.duplicates++
 			continue
 		}
 		first[key] = i
+		seq, ok := s.keys.get(key)
+		if !ok {
+			seq, ok = stored[key]
+		}
+		if ok {
+			out[i] = eventagg.Appended{Seq: seq, Duplicate: true}
+			g.duplicates++
+			continue
+		}
 		res, err := insert.ExecContext(ctx, g.id, g.lastSeq+1, e.EventID, micros(e.Timestamp), receivedAt, e.Source, []byte(e.Payload))
 		if err != nil {
 			return nil, fmt.Errorf("insert event: %w", err)
 		}
-		if n, err := res.RowsAffected(); err != nil {
+		if lastID, err = res.LastInsertId(); err != nil {
 			return nil, err
-		} else if n == 1 {
-			g.lastSeq++
-			out[i] = eventagg.Appended{Seq: g.lastSeq}
-			stored++
-			continue
 		}
-		// The dedup key was taken: stored before, in an earlier group.
-		var seq int64
-		if err := lookup.QueryRowContext(ctx, g.id, e.EventID).Scan(&seq); err != nil {
-			return nil, fmt.Errorf("look up duplicate: %w", err)
-		}
-		out[i] = eventagg.Appended{Seq: seq, Duplicate: true}
-		g.duplicates++
+		g.lastSeq++
+		out[i] = eventagg.Appended{Seq: g.lastSeq}
+		added = append(added, i)
 	}
 
 	// Only the duplicates are kept in the topic's row: its seq and counts
 	// are read from the events' indexes when asked for.
 	var moves jsonRows
+	var dups int64
 	for _, g := range topics {
 		if g.duplicates > 0 {
 			dups += g.duplicates
@@ -94,19 +119,36 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 			return nil, fmt.Errorf("update topics: %w", err)
 		}
 	}
-	if _, err := tx.StmtContext(ctx, s.stmts.updateCounters).ExecContext(ctx, len(events), stored, dups, rejected, created); err != nil {
+	if _, err := tx.StmtContext(ctx, s.stmts.updateCounters).ExecContext(ctx, len(events), len(added), dups, rejected, created); err != nil {
 		return nil, fmt.Errorf("update counters: %w", err)
 	}
 	// With synchronous=FULL in WAL mode this commit is on disk when it
 	// returns: only after it may the pipeline acknowledge the group.
 	if err := tx.Commit(); err != nil {
-		// Whether it took effect is not known: read the topics afresh.
+		// Whether it took effect is not known: read the topics and keys
+		// afresh.
 		s.topics.Clear()
+		s.keys.stale = true
 		return nil, fmt.Errorf("commit: %w", err)
 	}
-	// Only now, with the group durable, do the cached last seqs move.
+	// Only now, with the group durable, do the caches move.
 	for name, g := range topics {
 		s.topics.Put(name, topicEntry{id: g.id, lastSeq: g.lastSeq})
+	}
+	for _, i := range added {
+		s.keys.hot[keys[i]] = out[i].Seq
+	}
+	if lastID > 0 {
+		s.keys.upTo = lastID
+	}
+	if len(s.keys.hot) >= s.keys.limit {
+		if s.keys.merging == nil {
+			s.keys.freeze()
+		}
+		select {
+		case s.mergeWake <- struct{}{}:
+		default:
+		}
 	}
 	return out, nil
 }
@@ -121,6 +163,7 @@ func (s *Store) checkDataVersion(ctx context.Context, tx *sql.Tx) error {
 	}
 	if v != s.dataVersion {
 		s.topics.Clear()
+		s.keys.stale = true
 		s.dataVersion = v
 	}
 	return nil
@@ -189,9 +232,10 @@ func (s *Store) loadTopics(ctx context.Context, tx *sql.Tx, events []eventagg.Ev
 // writeStmts are the writer's statements, prepared once on the write
 // connection: parsing SQL per group would cost more than the inserts.
 type writeStmts struct {
-	insert, lookup, updateCounters, dataVersion *sql.Stmt
-	loadTopics, createTopics, updateTopics      *sql.Stmt
-	applyCounters                               *sql.Stmt // the consumer's
+	insert, probeKeys, updateCounters, dataVersion *sql.Stmt
+	mergeKeys, mergeKey                            *sql.Stmt
+	loadTopics, createTopics, updateTopics         *sql.Stmt
+	applyCounters                                  *sql.Stmt // the consumer's
 }
 
 func (s *Store) prepare(ctx context.Context) error {
@@ -199,11 +243,14 @@ func (s *Store) prepare(ctx context.Context) error {
 		dst **sql.Stmt
 		sql string
 	}{
-		// Only a clash on the dedup key is ignored; a clash on (topic, seq)
-		// would be a bug and fails the transaction.
+		// The dedup key is checked before: a clash on (topic, seq) would
+		// be a bug and fails the transaction.
 		{&s.stmts.insert, `INSERT INTO events (topic_id, seq, event_id, ts, received_at, source, payload)
-			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (topic_id, event_id) DO NOTHING`},
-		{&s.stmts.lookup, `SELECT seq FROM events WHERE topic_id = ? AND event_id = ?`},
+			VALUES (?, ?, ?, ?, ?, ?, ?)`},
+		// ["hex key", …] → the keys dedup_keys holds, with their seqs.
+		{&s.stmts.probeKeys, `SELECT d.key, d.seq FROM json_each(?) AS j JOIN dedup_keys d ON d.key = unhex(j.value)`},
+		{&s.stmts.mergeKeys, mergeMany},
+		{&s.stmts.mergeKey, mergeOne},
 		// The topics' arguments are JSON arrays: one statement serves a
 		// group of any number of topics.
 		{&s.stmts.loadTopics, `SELECT name, id, COALESCE((SELECT max(seq) FROM events WHERE topic_id = topics.id), 0)

@@ -40,9 +40,14 @@ type Store struct {
 
 	stmts writeStmts
 
-	writeMu     sync.Mutex                   // held by Append: the topic cache is the writer's
+	writeMu     sync.Mutex                   // held by Append and merges: the caches are the writer's
 	topics      *namecache.Cache[topicEntry] // names → id and last seq, for the writer
+	keys        recentKeys                   // dedup keys not yet in dedup_keys
 	dataVersion int64                        // PRAGMA data_version when the writer last looked
+
+	mergeWake  chan struct{}
+	stopMerger context.CancelFunc
+	mergerDone chan struct{}
 
 	// Now returns the commit time stamped on events; tests replace it.
 	Now func() time.Time
@@ -50,9 +55,28 @@ type Store struct {
 
 var _ eventagg.Store = (*Store)(nil)
 
+// Options tune a Store; the zero value is the defaults.
+type Options struct {
+	// RecentKeys is how many dedup keys of the newest events are kept in
+	// memory before they are merged into the permanent index (default
+	// DefaultRecentKeys).
+	RecentKeys int
+}
+
 // Open opens (creating if needed) the database at path and brings its schema
 // up to date.
 func Open(ctx context.Context, path string) (*Store, error) {
+	return OpenOptions(ctx, path, Options{})
+}
+
+// OpenOptions is Open with options.
+func OpenOptions(ctx context.Context, path string, opts Options) (*Store, error) {
+	if opts.RecentKeys < 0 {
+		return nil, fmt.Errorf("sqlite: recent keys %d: must not be negative", opts.RecentKeys)
+	}
+	if opts.RecentKeys == 0 {
+		opts.RecentKeys = DefaultRecentKeys
+	}
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")
 	}
@@ -81,7 +105,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 
-	s := &Store{path: path, w: w, Now: time.Now, topics: namecache.New[topicEntry](maxCachedTopics)}
+	s := &Store{path: path, w: w, Now: time.Now, topics: namecache.New[topicEntry](maxCachedTopics),
+		keys: recentKeys{hot: map[dedupKey]int64{}, limit: opts.RecentKeys}}
 	if err := s.checkWAL(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -94,6 +119,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		w.Close()
 		return nil, interpretError(fmt.Errorf("sqlite %s: %w", path, err))
 	}
+	if err := s.loadKeys(ctx); err != nil {
+		w.Close()
+		return nil, interpretError(fmt.Errorf("sqlite %s: %w", path, err))
+	}
+	mctx, stop := context.WithCancel(context.Background())
+	s.mergeWake, s.stopMerger, s.mergerDone = make(chan struct{}, 1), stop, make(chan struct{})
+	go s.merger(mctx)
 
 	rq := url.Values{}
 	rq.Add("_pragma", "busy_timeout(10000)")
@@ -140,9 +172,11 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes both pools. The WAL is checkpointed by SQLite when the last
-// connection closes.
+// Close stops the merger and closes both pools. The WAL is checkpointed by
+// SQLite when the last connection closes.
 func (s *Store) Close() error {
+	s.stopMerger()
+	<-s.mergerDone
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 

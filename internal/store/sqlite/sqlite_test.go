@@ -32,7 +32,8 @@ func TestConformance(t *testing.T) {
 // TestTwoWritersOnOneFile: two stores (as two processes would) append to
 // the same topics of one file in turn. Each caches the topics' last seqs,
 // and must notice the other's commits (PRAGMA data_version), or it would
-// hand out a seq the other already used.
+// hand out a seq the other already used; each keeps the newest dedup keys
+// in memory, and must read the other's too.
 func TestTwoWritersOnOneFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "shared.db")
 	a, b := MustOpen(t, path), MustOpen(t, path)
@@ -56,6 +57,19 @@ func TestTwoWritersOnOneFile(t *testing.T) {
 		next[topic]++
 		if out[0].Seq != next[topic] || out[0].Duplicate {
 			t.Fatalf("append %d to %s: %+v, want seq %d", n, topic, out[0], next[topic])
+		}
+		// And each sees the other's keys: the event sent again through
+		// the other store is a duplicate.
+		other := b
+		if s == b {
+			other = a
+		}
+		again, err := other.Append(ctx, []eventagg.Event{ev(topic, n)}, 0)
+		if err != nil {
+			t.Fatalf("append %d again: %v", n, err)
+		}
+		if again[0] != (eventagg.Appended{Seq: next[topic], Duplicate: true}) {
+			t.Fatalf("append %d to %s again through the other store: %+v, want a duplicate of seq %d", n, topic, again[0], next[topic])
 		}
 	}
 }

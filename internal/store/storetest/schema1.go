@@ -15,7 +15,8 @@ import (
 // every seventh of a group sent twice, 0, 1 and 2 rejects, and only the
 // first group processed) and has just migrated: every event reads back with
 // its seq, the counters and each topic's counters are right, the pending
-// events are processed once, and new events continue each topic's seq.
+// events are processed once, new events continue each topic's seq, and
+// every stored event sent again is a duplicate of its seq.
 func CheckSchema1(t *testing.T, s eventagg.Store) {
 	t.Helper()
 	ctx := context.Background()
@@ -93,5 +94,22 @@ func CheckSchema1(t *testing.T, s eventagg.Store) {
 	}
 	if total != 200 || out[0] != (eventagg.Appended{Seq: int64(len(perTopic["t05"])) + 1}) || out[1] != (eventagg.Appended{Seq: 1, Duplicate: true}) {
 		t.Fatalf("processed %d pending (want 200); append after migration = %+v", total, out)
+	}
+	// Every stored key survived the migration.
+	var again []eventagg.Event
+	for topic, events := range perTopic {
+		for _, w := range events {
+			again = append(again, eventagg.Event{Topic: topic, EventID: w.id, Timestamp: w.ts, Source: "v1", Payload: []byte(w.payload)})
+		}
+	}
+	out, err = s.Append(ctx, again, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range out {
+		e := again[i]
+		if w := perTopic[e.Topic][a.Seq-1]; !a.Duplicate || w.id != e.EventID {
+			t.Fatalf("%s/%s sent again after migration: %+v", e.Topic, e.EventID, a)
+		}
 	}
 }

@@ -1,0 +1,33 @@
+package sqlite
+
+import "context"
+
+// MergeNow freezes the recent keys and merges them, as the background
+// merger would, and returns once they are in dedup_keys.
+func (s *Store) MergeNow(ctx context.Context) error {
+	s.writeMu.Lock()
+	if s.keys.merging == nil {
+		s.keys.freeze()
+	}
+	s.writeMu.Unlock()
+	return s.mergeFrozen(ctx, true)
+}
+
+// MergePart freezes the recent keys and merges only the first n of them in
+// key order, as a merge cut short by a crash would leave them.
+func (s *Store) MergePart(ctx context.Context, n int) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.keys.merging == nil {
+		s.keys.freeze()
+	}
+	keys := sortedKeys(s.keys.merging)
+	return s.mergeChunk(ctx, keys[:min(n, len(keys))], s.keys.merging, s.keys.mergingUpTo, false)
+}
+
+// RecentKeyCount is how many keys the writer holds in memory.
+func (s *Store) RecentKeyCount() int {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	return len(s.keys.hot) + len(s.keys.merging)
+}
