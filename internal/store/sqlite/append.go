@@ -142,7 +142,7 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 		s.keys.upTo = lastID
 	}
 	if len(s.keys.hot) >= s.keys.limit {
-		if s.keys.merging == nil {
+		if !s.keys.merging() {
 			s.keys.freeze()
 		}
 		select {

@@ -24,11 +24,12 @@ func keyOf(topicID int64, eventID string) dedupKey {
 }
 
 // DefaultRecentKeys is how many keys of the newest events the writer keeps
-// in memory before it merges them into dedup_keys: some 30 bytes each, so
-// about 32 MiB, up to twice that while a merge runs. The more keys a merge
-// brings, the less each costs: a merge rewrites at most every page of the
-// index once, however many keys it brings.
-const DefaultRecentKeys = 1 << 20
+// in memory before it merges them into dedup_keys: some 30 bytes each in
+// the map, so about 16 MiB, and up to 12 MiB more for the sorted copy a
+// merge writes from. The more keys a merge brings, the less each costs: a
+// merge rewrites at most every page of the index once, however many keys
+// it brings (at 10 million events, about one page per five keys).
+const DefaultRecentKeys = 1 << 19
 
 // recentKeys holds the keys of every event above keys_merged, so that
 // dedup_keys is written only by merges, many keys per page. It is only
@@ -36,26 +37,55 @@ const DefaultRecentKeys = 1 << 20
 // its keys after its commit, and reads what other connections committed
 // (PRAGMA data_version tells) before it decides anything.
 type recentKeys struct {
-	hot         map[dedupKey]int64 // key → seq, for the events above mergingUpTo
-	merging     map[dedupKey]int64 // frozen, being written to dedup_keys; nil when no merge runs
-	mergingUpTo int64              // the last events.id whose key merging holds
-	upTo        int64              // the last events.id whose key is here or in dedup_keys
-	stale       bool               // another connection wrote, or a commit's outcome is unknown
-	limit       int                // merge when hot holds this many
+	hot map[dedupKey]int64 // key → seq, for the events above mergingUpTo
+	// A merge in progress holds its keys first as the map hot was
+	// (frozen), then, once the merger has sorted them, as a sorted slice
+	// (the map is dropped); nil both when no merge runs.
+	frozen      map[dedupKey]int64
+	sorted      []keySeq
+	mergingUpTo int64 // the last events.id whose key the merge holds
+	upTo        int64 // the last events.id whose key is here or in dedup_keys
+	stale       bool  // another connection wrote, or a commit's outcome is unknown
+	limit       int   // merge when hot holds this many
+}
+
+type keySeq struct {
+	key dedupKey
+	seq int64
 }
 
 func (k *recentKeys) get(key dedupKey) (int64, bool) {
 	if seq, ok := k.hot[key]; ok {
 		return seq, true
 	}
-	seq, ok := k.merging[key]
-	return seq, ok
+	if k.frozen != nil {
+		seq, ok := k.frozen[key]
+		return seq, ok
+	}
+	if i, ok := slices.BinarySearchFunc(k.sorted, key, func(e keySeq, key dedupKey) int { return bytes.Compare(e.key[:], key[:]) }); ok {
+		return k.sorted[i].seq, true
+	}
+	return 0, false
 }
+
+// merging says whether a merge holds keys.
+func (k *recentKeys) merging() bool { return k.frozen != nil || k.sorted != nil }
+
+func (k *recentKeys) count() int { return len(k.hot) + len(k.frozen) + len(k.sorted) }
 
 // freeze hands the hot keys to a merge; none may be running.
 func (k *recentKeys) freeze() {
-	k.merging, k.mergingUpTo = k.hot, k.upTo
-	k.hot = make(map[dedupKey]int64, len(k.merging))
+	k.frozen, k.mergingUpTo = k.hot, k.upTo
+	k.hot = make(map[dedupKey]int64, k.limit)
+}
+
+func sortedPairs(m map[dedupKey]int64) []keySeq {
+	out := make([]keySeq, 0, len(m))
+	for key, seq := range m {
+		out = append(out, keySeq{key, seq})
+	}
+	slices.SortFunc(out, func(a, b keySeq) int { return bytes.Compare(a.key[:], b.key[:]) })
+	return out
 }
 
 // loadKeys reads, at Open, the keys of every event above keys_merged.
@@ -164,45 +194,38 @@ func (s *Store) mergeFrozen(ctx context.Context, locked bool) error {
 		lock, unlock = s.writeMu.Lock, s.writeMu.Unlock
 	}
 	lock()
-	m, upTo := s.keys.merging, s.keys.mergingUpTo
+	m, pairs, upTo := s.keys.frozen, s.keys.sorted, s.keys.mergingUpTo
 	unlock()
-	if m == nil {
-		return nil
-	}
-	// The frozen map is only read from here on, by this and the writer.
-	keys := sortedKeys(m)
-	if len(keys) == 0 {
+	if m != nil {
+		// The frozen map is only read from here on, by this and the
+		// writer, so it is sorted without holding up publishing.
+		pairs = sortedPairs(m)
 		lock()
-		s.keys.merging = nil
+		s.keys.sorted, s.keys.frozen = pairs, nil
 		unlock()
+	}
+	if pairs == nil {
 		return nil
 	}
-	for start := 0; start < len(keys); start += mergeChunk {
-		chunk := keys[start:min(start+mergeChunk, len(keys))]
-		last := start+len(chunk) == len(keys)
+	for start := 0; ; start += mergeChunk {
+		chunk := pairs[start:min(start+mergeChunk, len(pairs))]
+		last := start+len(chunk) == len(pairs)
 		lock()
-		err := s.mergeChunk(ctx, chunk, m, upTo, last)
+		err := s.mergeChunk(ctx, chunk, upTo, last)
 		if err == nil && last {
-			s.keys.merging = nil
+			s.keys.sorted = nil
 		}
 		unlock()
 		if err != nil {
 			return fmt.Errorf("merge dedup keys: %w", err)
 		}
+		if last {
+			return nil
+		}
 	}
-	return nil
 }
 
-func sortedKeys(m map[dedupKey]int64) []dedupKey {
-	keys := make([]dedupKey, 0, len(m))
-	for key := range m {
-		keys = append(keys, key)
-	}
-	slices.SortFunc(keys, func(a, b dedupKey) int { return bytes.Compare(a[:], b[:]) })
-	return keys
-}
-
-func (s *Store) mergeChunk(ctx context.Context, chunk []dedupKey, seqs map[dedupKey]int64, upTo int64, last bool) error {
+func (s *Store) mergeChunk(ctx context.Context, chunk []keySeq, upTo int64, last bool) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -216,8 +239,8 @@ func (s *Store) mergeChunk(ctx context.Context, chunk []dedupKey, seqs map[dedup
 			stmt, n = one, 1
 		}
 		args = args[:0]
-		for _, key := range chunk[:n] {
-			args = append(args, key[:], seqs[key])
+		for _, e := range chunk[:n] {
+			args = append(args, e.key[:], e.seq)
 		}
 		if _, err := stmt.ExecContext(ctx, args...); err != nil {
 			return err

@@ -6,7 +6,7 @@ import "context"
 // merger would, and returns once they are in dedup_keys.
 func (s *Store) MergeNow(ctx context.Context) error {
 	s.writeMu.Lock()
-	if s.keys.merging == nil {
+	if !s.keys.merging() {
 		s.keys.freeze()
 	}
 	s.writeMu.Unlock()
@@ -18,16 +18,16 @@ func (s *Store) MergeNow(ctx context.Context) error {
 func (s *Store) MergePart(ctx context.Context, n int) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	if s.keys.merging == nil {
+	if !s.keys.merging() {
 		s.keys.freeze()
 	}
-	keys := sortedKeys(s.keys.merging)
-	return s.mergeChunk(ctx, keys[:min(n, len(keys))], s.keys.merging, s.keys.mergingUpTo, false)
+	pairs := sortedPairs(s.keys.frozen)
+	return s.mergeChunk(ctx, pairs[:min(n, len(pairs))], s.keys.mergingUpTo, false)
 }
 
 // RecentKeyCount is how many keys the writer holds in memory.
 func (s *Store) RecentKeyCount() int {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	return len(s.keys.hot) + len(s.keys.merging)
+	return s.keys.count()
 }

@@ -106,7 +106,7 @@ func OpenOptions(ctx context.Context, path string, opts Options) (*Store, error)
 	w.SetConnMaxIdleTime(0)
 
 	s := &Store{path: path, w: w, Now: time.Now, topics: namecache.New[topicEntry](maxCachedTopics),
-		keys: recentKeys{hot: map[dedupKey]int64{}, limit: opts.RecentKeys}}
+		keys: recentKeys{hot: make(map[dedupKey]int64, opts.RecentKeys), limit: opts.RecentKeys}}
 	if err := s.checkWAL(ctx); err != nil {
 		w.Close()
 		return nil, err
