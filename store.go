@@ -85,6 +85,9 @@ type EventPage struct {
 	Events []StoredEvent
 	Next   Cursor
 	Last   Cursor
+	// Skipped counts the events between the query's cursor and this page
+	// that retention has expired (arrival order only; 0 otherwise).
+	Skipped int64
 }
 
 // Stats are the persisted counters. When the service is idle,
@@ -96,6 +99,16 @@ type Stats struct {
 	Duplicates int64 // duplicates dropped
 	Rejected   int64 // invalid events refused
 	TopicCount int64 // topics that exist
+	Expired    int64 // stored events whose contents retention removed (their keys stay)
+}
+
+// Expirer is a Store that can expire old events (retention): it removes
+// the contents of events committed before a time, oldest first, at most
+// limit in one small transaction, and returns how many. Their dedup keys
+// and seqs stay, so a retry of an expired event is still a duplicate of
+// its seq. Only events the consumer has applied are expired.
+type Expirer interface {
+	Expire(ctx context.Context, before time.Time, limit int) (int, error)
 }
 
 // TopicQuery selects a page of topics: those whose name is after After (""

@@ -159,6 +159,7 @@ type stats struct {
 	Rejected        int64    `json:"rejected"`
 	Pending         int64    `json:"pending"`
 	Stored          int64    `json:"stored"`
+	Expired         int64    `json:"expired"`
 	Topics          []string `json:"topics"`
 	PerTopic        []struct {
 		Topic     string `json:"topic"`

@@ -39,6 +39,7 @@ type serveConfig struct {
 	inflightWait         time.Duration
 	maxLineBytes         int
 	recentKeys           int
+	retention            time.Duration
 	payload              eventagg.PayloadLimits
 	timeouts             httpTimeouts
 	tlsCert, tlsKey      string
@@ -61,6 +62,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	maxInflight := fs.Int("max-inflight", "EVENTAGG_MAX_INFLIGHT", httpapi.DefaultMaxInflight, "most concurrent /publish requests; bounds body memory to this × --max-body-bytes (more: 503)")
 	inflightWait := fs.Duration("inflight-wait", "EVENTAGG_INFLIGHT_WAIT", httpapi.DefaultInflightWait, "how long a /publish waits for one of the --max-inflight slots before it is answered 503")
 	recentKeys := fs.Int("recent-keys", "EVENTAGG_RECENT_KEYS", sqlite.DefaultRecentKeys, "SQLite: dedup keys of the newest events held in memory (about 30 bytes each) before they are merged into the permanent index; more makes each merge cheaper")
+	retention := fs.Duration("retention", "EVENTAGG_RETENTION", 0, "remove events committed longer ago than this (their dedup keys and seqs stay, so retries are still duplicates); 0 keeps everything. SQLite only")
 	maxLine := fs.Int("max-line-bytes", "EVENTAGG_MAX_LINE_BYTES", httpapi.DefaultMaxLineBytes, "longest NDJSON line (longer: that event is rejected)")
 	maxPayload := fs.Int("max-payload-bytes", "EVENTAGG_MAX_PAYLOAD_BYTES", eventagg.DefaultPayloadLimits.MaxBytes, "largest payload of one event (larger: that event is rejected)")
 	maxDepth := fs.Int("max-payload-depth", "EVENTAGG_MAX_PAYLOAD_DEPTH", eventagg.DefaultPayloadLimits.MaxDepth, "deepest nesting of objects and arrays in a payload")
@@ -81,13 +83,16 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 		return c, err
 	}
 	c = serveConfig{addr: *addr, db: *db, store: *store, maxBody: *maxBody, maxEvents: *maxEvents,
-		maxQueued: *maxQueued, maxSubscribers: *maxSubs, metricsTopics: *metricsTopics, authFile: *authFile, maxInflight: *maxInflight, inflightWait: *inflightWait, maxLineBytes: *maxLine, recentKeys: *recentKeys,
+		maxQueued: *maxQueued, maxSubscribers: *maxSubs, metricsTopics: *metricsTopics, authFile: *authFile, maxInflight: *maxInflight, inflightWait: *inflightWait, maxLineBytes: *maxLine, recentKeys: *recentKeys, retention: *retention,
 		payload:  eventagg.PayloadLimits{MaxBytes: *maxPayload, MaxDepth: *maxDepth},
 		timeouts: httpTimeouts{readHeader: *readHeader, read: *readT, write: *writeT, idle: *idleT}, tlsCert: *tlsCert, tlsKey: *tlsKey, logLevel: *logLevel, logFormat: *logFormat, shutdownTimeout: 30 * time.Second}
 	if err := positive(map[string]int{"max-body-bytes": c.maxBody, "max-events": c.maxEvents, "max-queued": c.maxQueued, "max-subscribers": c.maxSubscribers, "metrics-max-topics": c.metricsTopics,
 		"max-inflight": c.maxInflight, "max-line-bytes": c.maxLineBytes, "recent-keys": c.recentKeys,
 		"max-payload-bytes": c.payload.MaxBytes, "max-payload-depth": c.payload.MaxDepth}); err != nil {
 		return c, err
+	}
+	if c.retention < 0 {
+		return c, fmt.Errorf("--retention must not be negative, got %v (0 keeps everything)", c.retention)
 	}
 	if c.inflightWait < 0 {
 		return c, fmt.Errorf("--inflight-wait must not be negative, got %v", c.inflightWait)
@@ -154,6 +159,8 @@ type service struct {
 	logger *slog.Logger
 	served chan error
 	tls    bool
+
+	stopRetention func() // nil without --retention
 }
 
 // startService opens the store and starts serving on c.addr.
@@ -180,6 +187,14 @@ func startService(ctx context.Context, c serveConfig, logger *slog.Logger) (*ser
 	if err != nil {
 		return nil, err
 	}
+	var expirer eventagg.Expirer
+	if c.retention > 0 {
+		var ok bool
+		if expirer, ok = store.(eventagg.Expirer); !ok {
+			store.Close()
+			return nil, fmt.Errorf("--retention: the %s store does not expire events; run without --retention", name)
+		}
+	}
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		store.Close()
@@ -198,6 +213,13 @@ func startService(ctx context.Context, c serveConfig, logger *slog.Logger) (*ser
 		MaxSubscribers: c.maxSubscribers, MaxInflight: c.maxInflight, InflightWait: c.inflightWait, MaxLineBytes: c.maxLineBytes, Payload: c.payload,
 	})
 	s := &service{store: store, pipe: pipe, ln: ln, name: name, logger: logger, served: make(chan error, 1), tls: c.tlsCert != ""}
+	if expirer != nil {
+		rctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		r := &pipeline.Retention{Store: expirer, Keep: c.retention, Logger: logger}
+		go func() { defer close(done); r.Run(rctx) }()
+		s.stopRetention = func() { stop(); <-done }
+	}
 	s.srv = &http.Server{
 		Handler:           api.Routes(),
 		ReadHeaderTimeout: orDefault(c.timeouts.readHeader, 10*time.Second),
@@ -210,7 +232,7 @@ func startService(ctx context.Context, c serveConfig, logger *slog.Logger) (*ser
 	if auth == nil && !isLoopback(ln.Addr()) {
 		logger.Warn("the API is open to anyone who can reach this address; use --auth-file for API keys", "addr", ln.Addr().String())
 	}
-	logger.Info("eventagg listening", "addr", ln.Addr().String(), "store", name, "version", version, "tls", c.tlsCert != "", "auth", auth != nil)
+	logger.Info("eventagg listening", "addr", ln.Addr().String(), "store", name, "version", version, "tls", c.tlsCert != "", "auth", auth != nil, "retention", c.retention.String())
 	go func() {
 		if c.tlsCert != "" {
 			s.served <- s.srv.ServeTLS(ln, c.tlsCert, c.tlsKey)
@@ -249,6 +271,9 @@ func (s *service) stop(timeout time.Duration) error {
 	var err error
 	if serr := s.srv.Shutdown(ctx); serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 		err = fmt.Errorf("http shutdown: %w", serr)
+	}
+	if s.stopRetention != nil {
+		s.stopRetention()
 	}
 	if perr := s.pipe.Close(ctx); perr != nil {
 		err = errors.Join(err, fmt.Errorf("pipeline shutdown: %w", perr))

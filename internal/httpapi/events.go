@@ -14,6 +14,9 @@ type eventsResponse struct {
 	Count  int                    `json:"count"` // events in this page
 	Next   string                 `json:"next"`
 	Last   string                 `json:"last"`
+	// Skipped counts the events between the cursor and this page that
+	// retention expired (their keys and seqs stay; see --retention).
+	Skipped int64 `json:"skipped,omitempty"`
 }
 
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
@@ -27,7 +30,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, eventsResponse{Events: page.Events, Count: len(page.Events), Next: page.Next.String(), Last: page.Last.String()})
+	writeJSON(w, http.StatusOK, eventsResponse{Events: page.Events, Count: len(page.Events), Next: page.Next.String(), Last: page.Last.String(), Skipped: page.Skipped})
 }
 
 // parseEventQuery reads topic, order, after and limit; each error names its

@@ -15,7 +15,8 @@ type statsResponse struct {
 	Rejected        int64        `json:"rejected"`
 	Pending         int64        `json:"pending"`
 	Stored          int64        `json:"stored"`
-	Topics          []string     `json:"topics"` // the first StatsTopicNames by name
+	Expired         int64        `json:"expired"` // stored events whose contents retention removed
+	Topics          []string     `json:"topics"`  // the first StatsTopicNames by name
 	TopicsTruncated bool         `json:"topics_truncated"`
 	TopicCount      int64        `json:"topic_count"`
 	PerTopic        []topicStats `json:"per_topic"` // the first StatsPerTopic by name
@@ -87,7 +88,7 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 	up := now.Sub(s.started).Seconds()
 	resp := statsResponse{
 		Received: st.Received, UniqueProcessed: st.Processed, DuplicateDrop: st.Duplicates,
-		Rejected: st.Rejected, Pending: st.Pending(), Stored: st.Stored,
+		Rejected: st.Rejected, Pending: st.Pending(), Stored: st.Stored, Expired: st.Expired,
 		Topics: make([]string, 0, min(len(topics), StatsTopicNames)), TopicCount: st.TopicCount,
 		PerTopic:      make([]topicStats, 0, min(len(topics), StatsPerTopic)),
 		UptimeSeconds: up, Uptime: up, StartedAt: s.started.UTC(),

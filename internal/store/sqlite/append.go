@@ -253,7 +253,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.stmts.mergeKey, mergeOne},
 		// The topics' arguments are JSON arrays: one statement serves a
 		// group of any number of topics.
-		{&s.stmts.loadTopics, `SELECT name, id, COALESCE((SELECT max(seq) FROM events WHERE topic_id = topics.id), 0)
+		{&s.stmts.loadTopics, `SELECT name, id, max(expired_seq, COALESCE((SELECT max(seq) FROM events WHERE topic_id = topics.id), 0))
 			FROM topics WHERE name IN (SELECT value FROM json_each(?))`},
 		// Creates those of the names that do not exist yet.
 		{&s.stmts.createTopics, `INSERT INTO topics (name) SELECT value FROM json_each(?1) WHERE true

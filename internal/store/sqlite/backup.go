@@ -64,3 +64,12 @@ func syncFile(path string) error {
 	defer f.Close()
 	return f.Sync()
 }
+
+// Checkpoint copies the WAL into the database file and truncates it, so the
+// file's size is the database's.
+func (s *Store) Checkpoint(ctx context.Context) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	_, err := s.w.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	return interpretError(err)
+}

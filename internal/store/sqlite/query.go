@@ -52,15 +52,39 @@ func (s *Store) events(ctx context.Context, q eventagg.EventQuery) (eventagg.Eve
 	if err != nil {
 		return eventagg.EventPage{}, err
 	}
-	return page, rows.Err()
+	if err := rows.Err(); err != nil {
+		return eventagg.EventPage{}, err
+	}
+	page.Skipped, err = s.skipped(ctx, q)
+	return page, err
+}
+
+// skipped counts the expired events between an arrival-order cursor and
+// the first retained event: the ids (global) and each topic's seqs below
+// the expired prefix's end are exactly the expired ones.
+func (s *Store) skipped(ctx context.Context, q eventagg.EventQuery) (int64, error) {
+	if q.Order != eventagg.ByArrival {
+		return 0, nil
+	}
+	var end int64
+	var err error
+	if q.Topic == "" {
+		err = s.r.QueryRowContext(ctx, `SELECT expired_upto FROM counters WHERE id = 1`).Scan(&end)
+	} else {
+		err = s.r.QueryRowContext(ctx, `SELECT COALESCE((SELECT expired_seq FROM topics WHERE name = ?), 0)`, q.Topic).Scan(&end)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read expired: %w", err)
+	}
+	return max(0, end-q.After.Pos), nil
 }
 
 // Stats implements eventagg.Store: one row, whatever the number of topics.
 func (s *Store) Stats(ctx context.Context) (eventagg.Stats, error) {
 	var st eventagg.Stats
 	err := s.r.QueryRowContext(ctx,
-		`SELECT received, stored, processed, duplicates, rejected, topics FROM counters WHERE id = 1`).
-		Scan(&st.Received, &st.Stored, &st.Processed, &st.Duplicates, &st.Rejected, &st.TopicCount)
+		`SELECT received, stored, processed, duplicates, rejected, topics, expired FROM counters WHERE id = 1`).
+		Scan(&st.Received, &st.Stored, &st.Processed, &st.Duplicates, &st.Rejected, &st.TopicCount, &st.Expired)
 	if err != nil {
 		return st, interpretError(fmt.Errorf("read counters: %w", err))
 	}
@@ -72,9 +96,11 @@ func (s *Store) Stats(ctx context.Context) (eventagg.Stats, error) {
 // id within a topic, so it is the seq of the last one at or below the
 // offset) from the same index, and the first and last time from
 // events_time. Each is one index probe.
+// Retention removes a prefix of each topic's events, all of them applied,
+// so both seqs are at least the topic's expired_seq.
 const topicColumns = `t.name, t.duplicates,
-	COALESCE((SELECT max(seq) FROM events WHERE topic_id = t.id), 0),
-	COALESCE((SELECT seq FROM events WHERE topic_id = t.id AND id <= c.consumer_offset ORDER BY seq DESC LIMIT 1), 0),
+	max(t.expired_seq, COALESCE((SELECT max(seq) FROM events WHERE topic_id = t.id), 0)),
+	max(t.expired_seq, COALESCE((SELECT seq FROM events WHERE topic_id = t.id AND id <= c.consumer_offset ORDER BY seq DESC LIMIT 1), 0)),
 	(SELECT min(ts) FROM events WHERE topic_id = t.id),
 	(SELECT max(ts) FROM events WHERE topic_id = t.id)
 	FROM topics t, counters c`

@@ -19,3 +19,14 @@ ALTER TABLE counters ADD COLUMN keys_merged INTEGER NOT NULL DEFAULT 0;
 -- The existing events' keys are merged by the store when it opens (it
 -- reads every event above keys_merged): SQL has no SHA-256 to do it here.
 DROP INDEX events_dedup;
+
+-- Retention. With the keys in dedup_keys, an expired event's row can go
+-- whole (its pages return to the free list and new events reuse them, so
+-- the file stops growing at a steady retained volume), while its key and
+-- seq stay and a retry is still a duplicate. Expiry goes in id order, so
+-- each topic loses a prefix of its seqs: expired_seq is that prefix's end
+-- (the topic's last seq and processed count cannot be read from events it
+-- no longer has), expired_upto the last events.id expired.
+ALTER TABLE topics ADD COLUMN expired_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE counters ADD COLUMN expired INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE counters ADD COLUMN expired_upto INTEGER NOT NULL DEFAULT 0;

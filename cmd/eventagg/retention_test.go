@@ -1,0 +1,86 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRetentionExpiresAndKeepsKeys runs the binary with --retention 1s:
+// the events expire in the background (all but the newest, until another
+// arrives), /stats counts them, listings skip them and say so, and a retry
+// of an expired event is still a duplicate of its seq.
+type verdict struct {
+	Status string `json:"status"`
+	Seq    int64  `json:"seq"`
+}
+
+func TestRetentionExpiresAndKeepsKeys(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the real binary")
+	}
+	p := startServe(t, "--db", filepath.Join(t.TempDir(), "ret.db"), "--retention", "1s")
+	defer p.kill()
+	post := func(events []string) []verdict {
+		t.Helper()
+		resp, err := httpc.Post(p.url+"/publish", "application/json", strings.NewReader("["+strings.Join(events, ",")+"]"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		var out struct{ Results []verdict }
+		if err := json.Unmarshal(body, &out); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("publish: %d %s", resp.StatusCode, body)
+		}
+		return out.Results
+	}
+	var batch []string
+	for i := 0; i < 60; i++ {
+		batch = append(batch, fmt.Sprintf(`{"topic":"%s","event_id":"e%d","timestamp":"2026-11-24T10:00:00Z","source":"s","payload":{"i":%d}}`,
+			crashTopics[i%3], i, i))
+	}
+	first := post(batch)
+	expired := func(want int64) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var s stats
+			p.getJSON("/stats", &s)
+			if s.Expired == want {
+				return
+			}
+			if s.Expired > want || time.Now().After(deadline) {
+				t.Fatalf("expired %d, want %d", s.Expired, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	expired(59) // the newest stays until another event arrives
+	post([]string{`{"topic":"audit","event_id":"late","timestamp":"2026-11-24T10:00:00Z","source":"s","payload":{}}`})
+	expired(60)
+
+	again := post(batch)
+	for i, v := range again {
+		if v.Status != "duplicate" || v.Seq != first[i].Seq {
+			t.Fatalf("event %d sent again after it expired: %+v, first %+v", i, v, first[i])
+		}
+	}
+	var page struct {
+		Events  []stored `json:"events"`
+		Skipped int64    `json:"skipped"`
+	}
+	p.getJSON("/events?topic=audit", &page)
+	if len(page.Events) > 1 || page.Skipped != 20 {
+		t.Fatalf("audit after expiry: %+v", page)
+	}
+	var s stats
+	p.getJSON("/stats", &s)
+	if s.Received != s.UniqueProcessed+s.DuplicateDrop || s.Stored != 61 {
+		t.Fatalf("stats after expiry: %+v", s)
+	}
+}
