@@ -47,7 +47,8 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 	}
 
 	// A key is looked for in the group, then among the recent keys in
-	// memory, then in dedup_keys, all of the group's at once.
+	// memory, then in dedup_recent and dedup_keys, all of the group's at
+	// once.
 	keys := make([]dedupKey, len(events))
 	var unknown []dedupKey
 	seen := make(map[dedupKey]struct{}, len(events))
@@ -247,8 +248,9 @@ func (s *Store) prepare(ctx context.Context) error {
 		// be a bug and fails the transaction.
 		{&s.stmts.insert, `INSERT INTO events (topic_id, seq, event_id, ts, received_at, source, payload)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`},
-		// ["hex key", …] → the keys dedup_keys holds, with their seqs.
-		{&s.stmts.probeKeys, `SELECT d.key, d.seq FROM json_each(?) AS j JOIN dedup_keys d ON d.key = unhex(j.value)`},
+		// ["hex key", …] → the keys either level holds, with their seqs.
+		{&s.stmts.probeKeys, `SELECT d.key, d.seq FROM json_each(?1) AS j JOIN dedup_recent d ON d.key = unhex(j.value)
+			UNION ALL SELECT d.key, d.seq FROM json_each(?1) AS j JOIN dedup_keys d ON d.key = unhex(j.value)`},
 		{&s.stmts.mergeKeys, mergeMany},
 		{&s.stmts.mergeKey, mergeOne},
 		// The topics' arguments are JSON arrays: one statement serves a

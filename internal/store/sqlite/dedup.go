@@ -135,12 +135,15 @@ func (s *Store) catchUp(ctx context.Context, q queryer, merge bool) error {
 			if err := s.mergeFrozen(ctx, false); err != nil {
 				return err
 			}
+			if err := s.compact(ctx, false); err != nil {
+				return err
+			}
 		}
 	}
 }
 
-// probeStored returns the seqs of those of keys that dedup_keys holds: one
-// statement for a whole group.
+// probeStored returns the seqs of those of keys that dedup_recent or
+// dedup_keys holds: one statement for a whole group.
 func (s *Store) probeStored(ctx context.Context, tx *sql.Tx, keys []dedupKey) (map[dedupKey]int64, error) {
 	if len(keys) == 0 {
 		return nil, nil
@@ -192,6 +195,8 @@ func (s *Store) mergeFrozen(ctx context.Context, locked bool) error {
 	lock, unlock := func() {}, func() {}
 	if locked {
 		lock, unlock = s.writeMu.Lock, s.writeMu.Unlock
+		s.mergeMu.Lock() // one merge at a time
+		defer s.mergeMu.Unlock()
 	}
 	lock()
 	m, pairs, upTo := s.keys.frozen, s.keys.sorted, s.keys.mergingUpTo
@@ -233,6 +238,7 @@ func (s *Store) mergeChunk(ctx context.Context, chunk []keySeq, upTo int64, last
 	defer tx.Rollback()
 	many, one := tx.StmtContext(ctx, s.stmts.mergeKeys), tx.StmtContext(ctx, s.stmts.mergeKey)
 	args := make([]any, 0, 2*mergeRows)
+	var added int64
 	for len(chunk) > 0 {
 		stmt, n := many, mergeRows
 		if len(chunk) < mergeRows {
@@ -242,10 +248,19 @@ func (s *Store) mergeChunk(ctx context.Context, chunk []keySeq, upTo int64, last
 		for _, e := range chunk[:n] {
 			args = append(args, e.key[:], e.seq)
 		}
-		if _, err := stmt.ExecContext(ctx, args...); err != nil {
+		res, err := stmt.ExecContext(ctx, args...)
+		if err != nil {
 			return err
 		}
+		rows, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		added += rows
 		chunk = chunk[n:]
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE counters SET keys_recent = keys_recent + ? WHERE id = 1`, added); err != nil {
+		return err
 	}
 	if last {
 		if _, err := tx.ExecContext(ctx, `UPDATE counters SET keys_merged = max(keys_merged, ?) WHERE id = 1`, upTo); err != nil {
@@ -253,6 +268,68 @@ func (s *Store) mergeChunk(ctx context.Context, chunk []keySeq, upTo int64, last
 		}
 	}
 	return tx.Commit()
+}
+
+// compact moves dedup_recent into dedup_keys, in key order, a chunk per
+// transaction, once it holds an eighth as many keys as dedup_keys (and at
+// least twice a merge's worth, so a young store does not compact at every
+// merge). A compaction cut short leaves the rest for the next one; a key
+// is never in neither table.
+func (s *Store) compact(ctx context.Context, locked bool) error {
+	lock, unlock := func() {}, func() {}
+	if locked {
+		lock, unlock = s.writeMu.Lock, s.writeMu.Unlock
+		s.mergeMu.Lock()
+		defer s.mergeMu.Unlock()
+	}
+	var recent, stored int64
+	lock()
+	err := s.w.QueryRowContext(ctx, `SELECT keys_recent, keys_stored FROM counters WHERE id = 1`).Scan(&recent, &stored)
+	unlock()
+	if err != nil {
+		return fmt.Errorf("compact dedup keys: %w", err)
+	}
+	if recent < 2*int64(s.keys.limit) || recent*8 < stored {
+		return nil
+	}
+	for done := false; !done; {
+		lock()
+		done, err = s.compactChunk(ctx)
+		unlock()
+		if err != nil {
+			return fmt.Errorf("compact dedup keys: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) compactChunk(ctx context.Context) (done bool, err error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	var last []byte
+	if err := tx.QueryRowContext(ctx, `SELECT max(key) FROM (SELECT key FROM dedup_recent ORDER BY key LIMIT ?)`, mergeChunk).Scan(&last); err != nil {
+		return false, err
+	}
+	if last == nil {
+		return true, nil
+	}
+	ins, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO dedup_keys (key, seq) SELECT key, seq FROM dedup_recent WHERE key <= ? ORDER BY key`, last)
+	if err != nil {
+		return false, err
+	}
+	del, err := tx.ExecContext(ctx, `DELETE FROM dedup_recent WHERE key <= ?`, last)
+	if err != nil {
+		return false, err
+	}
+	added, _ := ins.RowsAffected()
+	moved, _ := del.RowsAffected()
+	if _, err := tx.ExecContext(ctx, `UPDATE counters SET keys_recent = keys_recent - ?, keys_stored = keys_stored + ? WHERE id = 1`, moved, added); err != nil {
+		return false, err
+	}
+	return moved < mergeChunk, tx.Commit()
 }
 
 // merger merges frozen keys in the background until ctx ends; Append wakes
@@ -265,13 +342,15 @@ func (s *Store) merger(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-s.mergeWake:
-			s.mergeFrozen(ctx, true) //nolint:errcheck // tried again at the next wake
+			if s.mergeFrozen(ctx, true) == nil {
+				s.compact(ctx, true) //nolint:errcheck // tried again after the next merge
+			}
 		}
 	}
 }
 
 // The merge's statements: many rows at once, and one for the rest.
 var (
-	mergeMany = `INSERT OR IGNORE INTO dedup_keys (key, seq) VALUES (?, ?)` + strings.Repeat(", (?, ?)", mergeRows-1)
-	mergeOne  = `INSERT OR IGNORE INTO dedup_keys (key, seq) VALUES (?, ?)`
+	mergeMany = `INSERT OR IGNORE INTO dedup_recent (key, seq) VALUES (?, ?)` + strings.Repeat(", (?, ?)", mergeRows-1)
+	mergeOne  = `INSERT OR IGNORE INTO dedup_recent (key, seq) VALUES (?, ?)`
 )

@@ -69,6 +69,8 @@ func checkAllDuplicates(t *testing.T, s eventagg.Store, events []eventagg.Event,
 	}
 }
 
+// dedupKeysRows returns how many distinct keys the two levels hold and
+// keys_merged, and checks the counters of each level's rows.
 func dedupKeysRows(t *testing.T, path string) (keys, merged int64) {
 	t.Helper()
 	db, err := sql.Open("sqlite", path+"?_pragma=query_only(1)")
@@ -76,10 +78,20 @@ func dedupKeysRows(t *testing.T, path string) (keys, merged int64) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := db.QueryRow(`SELECT (SELECT count(*) FROM dedup_keys), keys_merged FROM counters`).Scan(&keys, &merged); err != nil {
+	var recent, stored, countedRecent, countedStored int64
+	if err := db.QueryRow(`SELECT (SELECT count(*) FROM dedup_recent), (SELECT count(*) FROM dedup_keys), keys_merged, keys_recent, keys_stored FROM counters`).
+		Scan(&recent, &stored, &merged, &countedRecent, &countedStored); err != nil {
 		t.Fatal(err)
 	}
-	return keys, merged
+	if recent != countedRecent || stored != countedStored {
+		t.Fatalf("dedup_recent holds %d keys, dedup_keys %d; counters say %d and %d", recent, stored, countedRecent, countedStored)
+	}
+	// A key is in one level or both: together they hold at least each once.
+	var distinct int64
+	if err := db.QueryRow(`SELECT count(*) FROM (SELECT key FROM dedup_recent UNION SELECT key FROM dedup_keys)`).Scan(&distinct); err != nil {
+		t.Fatal(err)
+	}
+	return distinct, merged
 }
 
 // TestKeysMergeAndReopen: keys merged into dedup_keys, keys still only in
@@ -182,4 +194,48 @@ func TestOpensSchema2Database(t *testing.T) {
 	s := MustOpen(t, path)
 	defer s.Close()
 	storetest.CheckSchema1(t, s)
+}
+
+// TestCompaction: merged keys land in dedup_recent; once it holds enough
+// (twice a merge's worth, and an eighth of dedup_keys) a compaction moves
+// them all into dedup_keys, and every key deduplicates wherever it is,
+// before and after a reopen.
+func TestCompaction(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "levels.db")
+	s := mustOpenKeys(t, path, 100)
+	events := uuidEvents(0, 400)
+	levels := func(wantRecent, wantStored int64) {
+		t.Helper()
+		recent, stored, err := s.KeyLevels(ctx)
+		if err != nil || recent != wantRecent || stored != wantStored {
+			t.Fatalf("levels: dedup_recent %d, dedup_keys %d (%v); want %d and %d", recent, stored, err, wantRecent, wantStored)
+		}
+	}
+	// Appends of a group each: the store's own merges (at 100 keys) run
+	// in the background, so wait for them with MergeNow, which returns
+	// once nothing is left in memory.
+	first := appendAll(t, s, events[:300])
+	if err := s.MergeNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CompactNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	levels(0, 300)
+	first = append(first, appendAll(t, s, events[300:])...)
+	if err := s.MergeNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CompactNow(ctx); err != nil { // 100 recent: not due
+		t.Fatal(err)
+	}
+	levels(100, 300)
+	checkAllDuplicates(t, s, events, first)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = mustOpenKeys(t, path, 100)
+	defer s.Close()
+	checkAllDuplicates(t, s, events, first)
 }

@@ -2,15 +2,23 @@ package sqlite
 
 import "context"
 
-// MergeNow freezes the recent keys and merges them, as the background
-// merger would, and returns once they are in dedup_keys.
+// MergeNow merges every key the writer holds in memory, as the background
+// merger would, and returns once none is left there.
 func (s *Store) MergeNow(ctx context.Context) error {
-	s.writeMu.Lock()
-	if !s.keys.merging() {
-		s.keys.freeze()
+	for {
+		s.writeMu.Lock()
+		if !s.keys.merging() && len(s.keys.hot) > 0 {
+			s.keys.freeze()
+		}
+		n := s.keys.count()
+		s.writeMu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		if err := s.mergeFrozen(ctx, true); err != nil {
+			return err
+		}
 	}
-	s.writeMu.Unlock()
-	return s.mergeFrozen(ctx, true)
 }
 
 // MergePart freezes the recent keys and merges only the first n of them in
@@ -30,4 +38,13 @@ func (s *Store) RecentKeyCount() int {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	return s.keys.count()
+}
+
+// CompactNow moves dedup_recent into dedup_keys if it is due.
+func (s *Store) CompactNow(ctx context.Context) error { return s.compact(ctx, true) }
+
+// KeyLevels counts the rows of dedup_recent and dedup_keys.
+func (s *Store) KeyLevels(ctx context.Context) (recent, stored int64, err error) {
+	err = s.r.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM dedup_recent), (SELECT count(*) FROM dedup_keys)`).Scan(&recent, &stored)
+	return recent, stored, err
 }

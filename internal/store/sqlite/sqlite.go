@@ -45,6 +45,7 @@ type Store struct {
 	keys        recentKeys                   // dedup keys not yet in dedup_keys
 	dataVersion int64                        // PRAGMA data_version when the writer last looked
 
+	mergeMu    sync.Mutex // held by a merge or compaction from start to end
 	mergeWake  chan struct{}
 	stopMerger context.CancelFunc
 	mergerDone chan struct{}

@@ -16,6 +16,18 @@ CREATE TABLE dedup_keys (
     seq INTEGER NOT NULL
 ) WITHOUT ROWID;
 ALTER TABLE counters ADD COLUMN keys_merged INTEGER NOT NULL DEFAULT 0;
+-- Two levels, as in a log-structured merge tree: merges write the recent
+-- keys into dedup_recent, which stays small enough that a merge rewrites
+-- few of its pages; once it holds an eighth as many keys as dedup_keys it
+-- is moved there in key order, touching each page of dedup_keys about once
+-- for many keys. A key is in one or both; lookups read both. keys_recent
+-- and keys_stored count their rows.
+CREATE TABLE dedup_recent (
+    key BLOB    PRIMARY KEY,
+    seq INTEGER NOT NULL
+) WITHOUT ROWID;
+ALTER TABLE counters ADD COLUMN keys_recent INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE counters ADD COLUMN keys_stored INTEGER NOT NULL DEFAULT 0;
 -- The existing events' keys are merged by the store when it opens (it
 -- reads every event above keys_merged): SQL has no SHA-256 to do it here.
 DROP INDEX events_dedup;
