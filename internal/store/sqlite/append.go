@@ -58,7 +58,7 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 			continue
 		}
 		seen[keys[i]] = struct{}{}
-		if _, ok := s.keys.get(keys[i]); !ok {
+		if _, ok := s.keys.get(keys[i]); !ok && s.filter.mayContain(keys[i]) {
 			unknown = append(unknown, keys[i])
 		}
 	}
@@ -144,7 +144,7 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 	}
 	if len(s.keys.hot) >= s.keys.limit {
 		if !s.keys.merging() {
-			s.keys.freeze()
+			s.keys.freeze(&s.filter)
 		}
 		select {
 		case s.mergeWake <- struct{}{}:

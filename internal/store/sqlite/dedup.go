@@ -73,8 +73,10 @@ func (k *recentKeys) merging() bool { return k.frozen != nil || k.sorted != nil 
 
 func (k *recentKeys) count() int { return len(k.hot) + len(k.frozen) + len(k.sorted) }
 
-// freeze hands the hot keys to a merge; none may be running.
-func (k *recentKeys) freeze() {
+// freeze hands the hot keys to a merge (none may be running), adding them
+// to the filter first: a key is in the filter before it is on disk.
+func (k *recentKeys) freeze(f *keyFilter) {
+	f.addAll(k.hot)
 	k.frozen, k.mergingUpTo = k.hot, k.upTo
 	k.hot = make(map[dedupKey]int64, k.limit)
 }
@@ -90,6 +92,9 @@ func sortedPairs(m map[dedupKey]int64) []keySeq {
 
 // loadKeys reads, at Open, the keys of every event above keys_merged.
 func (s *Store) loadKeys(ctx context.Context) error {
+	if err := s.loadFilter(ctx); err != nil {
+		return err
+	}
 	if err := s.w.QueryRowContext(ctx, `SELECT keys_merged FROM counters WHERE id = 1`).Scan(&s.keys.upTo); err != nil {
 		return fmt.Errorf("read keys_merged: %w", err)
 	}
@@ -131,7 +136,7 @@ func (s *Store) catchUp(ctx context.Context, q queryer, merge bool) error {
 			return nil
 		}
 		if merge && len(k.hot) >= k.limit {
-			k.freeze()
+			k.freeze(&s.filter)
 			if err := s.mergeFrozen(ctx, false); err != nil {
 				return err
 			}

@@ -8,7 +8,7 @@ func (s *Store) MergeNow(ctx context.Context) error {
 	for {
 		s.writeMu.Lock()
 		if !s.keys.merging() && len(s.keys.hot) > 0 {
-			s.keys.freeze()
+			s.keys.freeze(&s.filter)
 		}
 		n := s.keys.count()
 		s.writeMu.Unlock()
@@ -27,7 +27,7 @@ func (s *Store) MergePart(ctx context.Context, n int) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if !s.keys.merging() {
-		s.keys.freeze()
+		s.keys.freeze(&s.filter)
 	}
 	pairs := sortedPairs(s.keys.frozen)
 	return s.mergeChunk(ctx, pairs[:min(n, len(pairs))], s.keys.mergingUpTo, false)

@@ -68,7 +68,7 @@ func (s *Store) expire(ctx context.Context, before time.Time, limit int) (int, e
 			return 0, err
 		}
 		if old && len(s.keys.hot) > 0 {
-			s.keys.freeze()
+			s.keys.freeze(&s.filter)
 			select {
 			case s.mergeWake <- struct{}{}:
 			default:

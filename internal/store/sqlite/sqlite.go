@@ -42,7 +42,8 @@ type Store struct {
 
 	writeMu     sync.Mutex                   // held by Append and merges: the caches are the writer's
 	topics      *namecache.Cache[topicEntry] // names → id and last seq, for the writer
-	keys        recentKeys                   // dedup keys not yet in dedup_keys
+	keys        recentKeys                   // dedup keys not yet on disk
+	filter      keyFilter                    // which keys may be on disk
 	dataVersion int64                        // PRAGMA data_version when the writer last looked
 
 	mergeMu    sync.Mutex // held by a merge or compaction from start to end
