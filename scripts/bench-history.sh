@@ -13,6 +13,7 @@
 #                  there and reuses it when it is already full
 #   EVENTAGG_TEST_POSTGRES_URL=postgres://… (for the postgres rows)
 #   EVENTAGG_BIN=path runs a binary built elsewhere (say, another commit).
+#   PORT=18291 the port the servers listen on
 set -euo pipefail
 fill=${FILL:-10000000} rounds=${ROUNDS:-2} events=${EVENTS:-200000} stores=${STORES:-sqlite postgres}
 pg=${EVENTAGG_TEST_POSTGRES_URL:-}
@@ -27,11 +28,14 @@ fi
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-port=18291
+port=${PORT:-18291}
 
 pgurl() { local sep='?'; [[ $pg == *\?* ]] && sep='&'; echo "$pg${sep}search_path=$1"; }
 
 start() { # store-flag...
+  if curl -s "127.0.0.1:$port/readyz" >/dev/null; then
+    echo "port $port is taken by another server; set PORT" >&2; exit 1
+  fi
   "$bin" serve --addr "127.0.0.1:$port" "$@" 2>>"$work/serve.log" &
   pid=$!
   until curl -sf "127.0.0.1:$port/readyz" >/dev/null; do

@@ -68,21 +68,11 @@ func TestBackupWhilePublishing(t *testing.T) {
 	r := startServe(t, "--db", out)
 	defer r.kill()
 	s := r.waitProcessed()
-	var total int64
-	storedSeq := map[string]int64{}
+	listing := map[string][]stored{}
 	for _, topic := range crashTopics {
-		for i, e := range r.listAll(topic) {
-			if e.Seq != int64(i+1) {
-				t.Fatalf("%s: event %d of the copy has seq %d", topic, i, e.Seq)
-			}
-			key := topic + "/" + e.EventID
-			if _, dup := storedSeq[key]; dup {
-				t.Fatalf("%s twice in the copy", key)
-			}
-			storedSeq[key] = e.Seq
-			total++
-		}
+		listing[topic] = r.listAll(topic)
 	}
+	storedSeq, total := checkListing(t, listing)
 	for key, seq := range before {
 		if got, ok := storedSeq[key]; !ok || got != seq {
 			t.Fatalf("%s, acknowledged with seq %d before the backup, is in the copy with seq %d (present: %v)", key, seq, got, ok)

@@ -183,22 +183,7 @@ func verifyCrashState(t *testing.T, p *proc, ledger *ackLedger) {
 			t.Fatal("commits keep landing after the load stopped")
 		}
 	}
-	storedSeq := map[string]int64{}
-	var total int64
-	for _, topic := range crashTopics {
-		events := listing[topic]
-		for i, e := range events {
-			if e.Seq != int64(i+1) {
-				t.Fatalf("%s: event %d has seq %d: gap or disorder", topic, i, e.Seq)
-			}
-			key := topic + "/" + e.EventID
-			if _, dup := storedSeq[key]; dup {
-				t.Fatalf("%s stored twice", key)
-			}
-			storedSeq[key] = e.Seq
-		}
-		total += int64(len(events))
-	}
+	storedSeq, total := checkListing(t, listing)
 	for key, seq := range ledger.acked {
 		got, ok := storedSeq[key]
 		if !ok {
@@ -217,6 +202,28 @@ func verifyCrashState(t *testing.T, p *proc, ledger *ackLedger) {
 		}
 	}
 	t.Logf("%d acknowledged keys, %d stored, %d received, %d duplicates", len(ledger.acked), total, s.Received, s.DuplicateDrop)
+}
+
+// checkListing checks that each topic's listing has seqs 1, 2, … and no
+// event twice, and returns each topic/event_id's seq and how many there are.
+func checkListing(t *testing.T, listing map[string][]stored) (map[string]int64, int64) {
+	t.Helper()
+	storedSeq := map[string]int64{}
+	var total int64
+	for topic, events := range listing {
+		for i, e := range events {
+			if e.Seq != int64(i+1) {
+				t.Fatalf("%s: event %d has seq %d: gap or disorder", topic, i, e.Seq)
+			}
+			key := topic + "/" + e.EventID
+			if _, dup := storedSeq[key]; dup {
+				t.Fatalf("%s stored twice", key)
+			}
+			storedSeq[key] = e.Seq
+		}
+		total += int64(len(events))
+	}
+	return storedSeq, total
 }
 
 // TestSIGTERMDrains: on SIGTERM the service answers what is in flight, lets

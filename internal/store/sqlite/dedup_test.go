@@ -13,6 +13,8 @@ import (
 	"github.com/eventagg/eventagg/internal/store/storetest"
 )
 
+// mustOpenKeys opens a store with room for recent keys in memory (0: the
+// default).
 func mustOpenKeys(tb testing.TB, path string, recent int) *sqlite.Store {
 	tb.Helper()
 	s, err := sqlite.OpenOptions(context.Background(), path, sqlite.Options{RecentKeys: recent})

@@ -15,11 +15,7 @@ import (
 // MustOpen opens a store at path, failing the test on error.
 func MustOpen(tb testing.TB, path string) *sqlite.Store {
 	tb.Helper()
-	s, err := sqlite.Open(context.Background(), path)
-	if err != nil {
-		tb.Fatalf("open %s: %v", path, err)
-	}
-	return s
+	return mustOpenKeys(tb, path, 0)
 }
 
 func TestConformance(t *testing.T) {
