@@ -24,15 +24,14 @@ func keyOf(topicID int64, eventID string) dedupKey {
 }
 
 // DefaultRecentKeys is how many keys of the newest events the writer keeps
-// in memory before it merges them into dedup_keys: some 30 bytes each in
+// in memory before it merges them into dedup_recent: some 30 bytes each in
 // the map, so about 16 MiB, and up to 12 MiB more for the sorted copy a
-// merge writes from. The more keys a merge brings, the less each costs: a
-// merge rewrites at most every page of the index once, however many keys
-// it brings (at 10 million events, about one page per five keys).
+// merge writes from. The more keys a merge brings, the fewer pages it
+// rewrites per key.
 const DefaultRecentKeys = 1 << 19
 
-// recentKeys holds the keys of every event above keys_merged, so that
-// dedup_keys is written only by merges, many keys per page. It is only
+// recentKeys holds the keys of every event above keys_merged, so that the
+// key tables are written only by merges, many keys per page. It is only
 // right because one connection writes, under Store.writeMu: the writer adds
 // its keys after its commit, and reads what other connections committed
 // (PRAGMA data_version tells) before it decides anything.
@@ -44,7 +43,7 @@ type recentKeys struct {
 	frozen      map[dedupKey]int64
 	sorted      []keySeq
 	mergingUpTo int64 // the last events.id whose key the merge holds
-	upTo        int64 // the last events.id whose key is here or in dedup_keys
+	upTo        int64 // the last events.id whose key is here or on disk
 	stale       bool  // another connection wrote, or a commit's outcome is unknown
 	limit       int   // merge when hot holds this many
 }
@@ -190,7 +189,7 @@ const (
 	mergeRows  = 256
 )
 
-// mergeFrozen writes the frozen keys into dedup_keys in key order, a chunk
+// mergeFrozen writes the frozen keys into dedup_recent in key order, a chunk
 // per transaction, and with the last chunk moves keys_merged. locked says
 // whether to take writeMu for each chunk (the background merger) or whether
 // the caller has the store to itself (Open). A merge cut short (a crash,

@@ -12,9 +12,10 @@ var _ eventagg.Expirer = (*Store)(nil)
 
 // Expire implements eventagg.Expirer: it deletes the oldest events committed
 // before before, at most limit, in one transaction. Only events at or below
-// both the consumer's offset (applied) and keys_merged (their keys are in
-// dedup_keys, not only in events), and never the newest, may go; when older events wait only for
-// their keys to be merged, it starts a merge of the recent keys early.
+// both the consumer's offset (applied) and keys_merged (their keys are on
+// disk, not only in their rows), and never the newest, may go; when older
+// events wait only for their keys to be merged, it starts a merge of the
+// recent keys early.
 func (s *Store) Expire(ctx context.Context, before time.Time, limit int) (int, error) {
 	n, err := s.expire(ctx, before, limit)
 	return n, interpretError(err)
