@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -77,6 +81,26 @@ func TestRetentionExpiresAndKeepsKeys(t *testing.T) {
 	p.getJSON("/events?topic=audit", &page)
 	if len(page.Events) > 1 || page.Skipped != 20 {
 		t.Fatalf("audit after expiry: %+v", page)
+	}
+	// A stream from the start says so too, in a comment before the first
+	// retained event.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", p.url+"/subscribe?topic=audit", nil)
+	resp, err := httpc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var lines []string
+	for sc := bufio.NewScanner(resp.Body); sc.Scan(); {
+		lines = append(lines, sc.Text())
+		if strings.HasPrefix(sc.Text(), "data: ") {
+			break
+		}
+	}
+	if !slices.Contains(lines, ": skipped 20 expired events (--retention)") {
+		t.Fatalf("stream of audit from the start: %q", lines)
 	}
 	var s stats
 	p.getJSON("/stats", &s)

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -94,6 +95,11 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 		}
 		if len(page.Events) > 0 {
 			buf.Reset()
+			if page.Skipped > 0 {
+				// Retention expired events between the cursor and this
+				// page: a comment (every SSE reader ignores it) says so.
+				fmt.Fprintf(&buf, ": skipped %d expired events (--retention)\n\n", page.Skipped)
+			}
 			for _, e := range page.Events {
 				data, err := json.Marshal(e)
 				if err != nil {
