@@ -200,39 +200,35 @@ func TestOpensSchema2Database(t *testing.T) {
 
 // TestCompaction: merged keys land in dedup_recent; once it holds enough
 // (twice a merge's worth, and an eighth of dedup_keys) a compaction moves
-// them all into dedup_keys, and every key deduplicates wherever it is,
-// before and after a reopen.
+// them into dedup_keys, and every key deduplicates wherever it is, before
+// and after a reopen. The store's own merges and compactions run in the
+// background too, so the levels are checked for what must hold whatever
+// ran when: every key in one of them, and no compaction left due.
 func TestCompaction(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "levels.db")
 	s := mustOpenKeys(t, path, 100)
 	events := uuidEvents(0, 400)
-	levels := func(wantRecent, wantStored int64) {
+	settle := func(keys int64) {
 		t.Helper()
+		if err := s.MergeNow(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CompactNow(ctx); err != nil {
+			t.Fatal(err)
+		}
 		recent, stored, err := s.KeyLevels(ctx)
-		if err != nil || recent != wantRecent || stored != wantStored {
-			t.Fatalf("levels: dedup_recent %d, dedup_keys %d (%v); want %d and %d", recent, stored, err, wantRecent, wantStored)
+		if err != nil || recent >= 200 || stored == 0 {
+			t.Fatalf("levels: dedup_recent %d, dedup_keys %d (%v): a compaction was due", recent, stored, err)
+		}
+		if distinct, _ := dedupKeysRows(t, path); distinct != keys {
+			t.Fatalf("the levels hold %d keys, want %d", distinct, keys)
 		}
 	}
-	// Appends of a group each: the store's own merges (at 100 keys) run
-	// in the background, so wait for them with MergeNow, which returns
-	// once nothing is left in memory.
 	first := appendAll(t, s, events[:300])
-	if err := s.MergeNow(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CompactNow(ctx); err != nil {
-		t.Fatal(err)
-	}
-	levels(0, 300)
+	settle(300)
 	first = append(first, appendAll(t, s, events[300:])...)
-	if err := s.MergeNow(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CompactNow(ctx); err != nil { // 100 recent: not due
-		t.Fatal(err)
-	}
-	levels(100, 300)
+	settle(400)
 	checkAllDuplicates(t, s, events, first)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
