@@ -32,19 +32,9 @@ port=${PORT:-18291}
 
 pgurl() { local sep='?'; [[ $pg == *\?* ]] && sep='&'; echo "$pg${sep}search_path=$1"; }
 
-start() { # store-flag...
-  if curl -s "127.0.0.1:$port/readyz" >/dev/null; then
-    echo "port $port is taken by another server; set PORT" >&2; exit 1
-  fi
-  "$bin" serve --addr "127.0.0.1:$port" "$@" 2>>"$work/serve.log" &
-  pid=$!
-  until curl -sf "127.0.0.1:$port/readyz" >/dev/null; do
-    kill -0 "$pid" 2>/dev/null || { cat "$work/serve.log" >&2; exit 1; }
-    sleep 0.2
-  done
-}
-stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
-stored() { curl -s "127.0.0.1:$port/stats" | sed -n 's/.*"stored": *\([0-9]*\).*/\1/p'; }
+# shellcheck source=serve-lib.sh
+. "$(dirname "$0")/serve-lib.sh"
+stored() { stat_of stored; }
 rss() { awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' "/proc/$pid/status"; }
 
 # flag store name → the flags that open the full store of that kind.

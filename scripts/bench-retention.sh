@@ -23,19 +23,8 @@ pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
-start() {
-  if curl -s "127.0.0.1:$port/readyz" >/dev/null; then
-    echo "port $port is taken by another server; set PORT" >&2; exit 1
-  fi
-  "$bin" serve --addr "127.0.0.1:$port" "$@" 2>>"$work/serve.log" &
-  pid=$!
-  until curl -sf "127.0.0.1:$port/readyz" >/dev/null; do
-    kill -0 "$pid" 2>/dev/null || { cat "$work/serve.log" >&2; exit 1; }
-    sleep 0.2
-  done
-}
-stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
-stat_of() { curl -s "127.0.0.1:$port/stats" | sed -n "s/.*\"$1\": *\([0-9]*\).*/\1/p"; }
+# shellcheck source=serve-lib.sh
+. "$(dirname "$0")/serve-lib.sh"
 
 start --db "$work/fill.db"
 "$bin" bench --url "http://127.0.0.1:$port" --events "$fill" --batch 1000 --concurrency 8 --id random --duplicate-rate 0 --json >/dev/null
