@@ -49,15 +49,12 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 	// A key is looked for in the group, then among the recent keys in
 	// memory, then in dedup_recent and dedup_keys, all of the group's at
 	// once.
+	// (A key repeated in the group is probed twice; that costs less than
+	// a map to avoid it.)
 	keys := make([]dedupKey, len(events))
 	var unknown []dedupKey
-	seen := make(map[dedupKey]struct{}, len(events))
 	for i := range events {
 		keys[i] = keyOf(topics[events[i].Topic].id, events[i].EventID)
-		if _, ok := seen[keys[i]]; ok {
-			continue
-		}
-		seen[keys[i]] = struct{}{}
 		if _, ok := s.keys.get(keys[i]); !ok && s.filter.mayContain(keys[i]) {
 			unknown = append(unknown, keys[i])
 		}
@@ -143,13 +140,7 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 		s.keys.upTo = lastID
 	}
 	if len(s.keys.hot) >= s.keys.limit {
-		if !s.keys.merging() {
-			s.keys.freeze(&s.filter)
-		}
-		select {
-		case s.mergeWake <- struct{}{}:
-		default:
-		}
+		s.mergeSoon()
 	}
 	return out, nil
 }

@@ -336,6 +336,18 @@ func (s *Store) compactChunk(ctx context.Context) (done bool, err error) {
 	return moved < mergeChunk, tx.Commit()
 }
 
+// mergeSoon freezes the recent keys for a merge, unless one is running or
+// there are none, and wakes the merger. The caller holds writeMu.
+func (s *Store) mergeSoon() {
+	if !s.keys.merging() && len(s.keys.hot) > 0 {
+		s.keys.freeze(&s.filter)
+	}
+	select {
+	case s.mergeWake <- struct{}{}:
+	default:
+	}
+}
+
 // merger merges frozen keys in the background until ctx ends; Append wakes
 // it. A failed merge (a full disk, say) keeps its keys frozen and is tried
 // again at the next wake, which every group gives while hot is full.

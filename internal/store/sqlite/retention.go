@@ -68,12 +68,8 @@ func (s *Store) expire(ctx context.Context, before time.Time, limit int) (int, e
 			merged, micros(before)).Scan(&old); err != nil {
 			return 0, err
 		}
-		if old && len(s.keys.hot) > 0 {
-			s.keys.freeze(&s.filter)
-			select {
-			case s.mergeWake <- struct{}{}:
-			default:
-			}
+		if old {
+			s.mergeSoon()
 		}
 	}
 	if n == 0 {
