@@ -15,25 +15,16 @@
 #   EVENTAGG_BIN=path runs a binary built elsewhere (say, another commit).
 #   PORT=18291 the port the servers listen on
 set -euo pipefail
+# shellcheck source=serve-lib.sh
+. "$(dirname "$0")/serve-lib.sh"
 fill=${FILL:-10000000} rounds=${ROUNDS:-2} events=${EVENTS:-200000} stores=${STORES:-sqlite postgres}
 pg=${EVENTAGG_TEST_POSTGRES_URL:-}
-bin=${EVENTAGG_BIN:-}
-work=$(mktemp -d)
 keep=${KEEP:-$work}
 mkdir -p "$keep"
-if [ -z "$bin" ]; then
-  bin=$work/eventagg
-  go build -o "$bin" ./cmd/eventagg
-fi
-pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
 port=${PORT:-18291}
 
 pgurl() { local sep='?'; [[ $pg == *\?* ]] && sep='&'; echo "$pg${sep}search_path=$1"; }
 
-# shellcheck source=serve-lib.sh
-. "$(dirname "$0")/serve-lib.sh"
 stored() { stat_of stored; }
 rss() { awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' "/proc/$pid/status"; }
 

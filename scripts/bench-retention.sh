@@ -12,19 +12,10 @@
 #   FILL=1000000  ROUNDS=2  EVENTS=200000  PORT=18292
 #   EVENTAGG_BIN=path runs a binary built elsewhere.
 set -euo pipefail
-fill=${FILL:-1000000} rounds=${ROUNDS:-2} events=${EVENTS:-200000} port=${PORT:-18292}
-bin=${EVENTAGG_BIN:-}
-work=$(mktemp -d)
-if [ -z "$bin" ]; then
-  bin=$work/eventagg
-  go build -o "$bin" ./cmd/eventagg
-fi
-pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-
 # shellcheck source=serve-lib.sh
 . "$(dirname "$0")/serve-lib.sh"
+fill=${FILL:-1000000} rounds=${ROUNDS:-2} events=${EVENTS:-200000} port=${PORT:-18292}
+
 
 start --db "$work/fill.db"
 "$bin" bench --url "http://127.0.0.1:$port" --events "$fill" --batch 1000 --concurrency 8 --id random --duplicate-rate 0 --json >/dev/null

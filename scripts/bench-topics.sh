@@ -12,19 +12,12 @@
 #   EVENTAGG_TEST_POSTGRES_URL=postgres://… (for the postgres rows)
 #   EVENTAGG_BIN=path runs a binary built elsewhere (say, another commit).
 set -euo pipefail
+# shellcheck source=serve-lib.sh
+. "$(dirname "$0")/serve-lib.sh"
 counts=("${@:-8 100000}")
 [ $# -eq 0 ] && counts=(8 100000)
 rounds=${ROUNDS:-2} events=${EVENTS:-200000} stores=${STORES:-sqlite postgres}
 pg=${EVENTAGG_TEST_POSTGRES_URL:-}
-bin=${EVENTAGG_BIN:-}
-work=$(mktemp -d)
-if [ -z "$bin" ]; then
-  bin=$work/eventagg
-  go build -o "$bin" ./cmd/eventagg
-fi
-pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
 port=18290
 
 run() { # store topics round

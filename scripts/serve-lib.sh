@@ -1,6 +1,17 @@
-# Sourced by the bench scripts: start and stop one `eventagg serve` on
-# 127.0.0.1:$port, with $bin the binary, $work a scratch directory, and the
-# server's pid in $pid (kill it in the caller's EXIT trap).
+# Sourced by the bench scripts: a scratch directory $work (removed at exit,
+# with the server in $pid killed), the binary $bin (EVENTAGG_BIN, or built
+# from this checkout), and start and stop of one `eventagg serve` on
+# 127.0.0.1:$port.
+
+bin=${EVENTAGG_BIN:-}
+work=$(mktemp -d)
+pid=""
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+if [ -z "$bin" ]; then
+  bin=$work/eventagg
+  go build -o "$bin" ./cmd/eventagg
+fi
 
 # start FLAGS... runs the server and waits until /readyz answers; a port
 # that another server already answers on is an error, not a measurement of
