@@ -57,30 +57,34 @@ func TestUnreachableIsUnavailable(t *testing.T) {
 	}
 }
 
-// TestOpensSchema1Database restores a schema written by the store of
-// schema version 1 (testdata/schema1.sql: pg_dump of what that version's
-// code made; see storetest.CheckSchema1) into a fresh schema, opens it,
-// which migrates it, and reads everything back.
-func TestOpensSchema1Database(t *testing.T) {
-	url := pgtest.FreshSchema(t)
-	schema := url[strings.LastIndex(url, "search_path=")+len("search_path="):]
-	dump, err := os.ReadFile("testdata/schema1.sql")
-	if err != nil {
-		t.Fatal(err)
+// TestOpensOldSchemas restores a database written by the store of each
+// earlier schema version (testdata/schemaN.sql: a dump of what that
+// version's code made with storetest.WriteFixture; see TestFixtureGenerator)
+// into a fresh schema, opens it, which migrates it, and reads everything
+// back.
+func TestOpensOldSchemas(t *testing.T) {
+	for _, v := range []int{1, 2} {
+		t.Run(fmt.Sprint("schema", v), func(t *testing.T) {
+			url := pgtest.FreshSchema(t)
+			dump, err := os.ReadFile(fmt.Sprintf("testdata/schema%d.sql", v))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			conn, err := pgx.Connect(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = conn.Exec(ctx, strings.ReplaceAll(string(dump), fmt.Sprintf("mkv%d.", v), schemaOf(url)+"."))
+			conn.Close(ctx)
+			if err != nil {
+				t.Fatalf("restore the schema-%d dump: %v", v, err)
+			}
+			s := mustOpen(t, url)
+			defer s.Close()
+			storetest.CheckSchema1(t, s)
+		})
 	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = conn.Exec(ctx, strings.ReplaceAll(string(dump), "mkv1.", schema+"."))
-	conn.Close(ctx)
-	if err != nil {
-		t.Fatalf("restore the schema-1 dump: %v", err)
-	}
-	s := mustOpen(t, url)
-	defer s.Close()
-	storetest.CheckSchema1(t, s)
 }
 
 // TestTwoReplicasShareTopics: two stores on one schema (two replicas)
