@@ -79,8 +79,9 @@ type EventQuery struct {
 
 // EventPage is one page of events. Next is the cursor to read the next page
 // with, zero when there was nothing more at the time of the read. Last is the
-// position after the final event returned (or the query's After when the
-// page is empty): a tailing reader polls with After = Last.
+// position after the final event returned (or, when the page is empty, the
+// query's After, or the end of the expired events it skipped): a tailing
+// reader polls with After = Last.
 type EventPage struct {
 	Events []StoredEvent
 	Next   Cursor

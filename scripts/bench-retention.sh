@@ -1,40 +1,79 @@
 #!/usr/bin/env bash
-# Publishing while retention purges a backlog, side by side: fills a SQLite
-# file with FILL events (random ids, batches of 1,000 from 8 publishers),
-# copies it twice, and alternates ROUNDS times between a server on one copy
-# without retention and a server on the other with --retention 1s, which
+# Publishing while retention purges a backlog, side by side: for each store,
+# fills a store with FILL events (random ids, batches of 1,000 from 8
+# publishers) and alternates ROUNDS times between a server on a filled store
+# without retention and one on a filled store with --retention 1s, which
 # finds the whole fill expired at start and purges it while the same load
 # runs (eventagg bench, batches of 100 from 8 publishers, random ids, 20%
 # repeats). Prints events/s, p99, how many events the purge removed during
-# the run, and the file size after.
+# the run, and the size after (SQLite: the file; PostgreSQL: the events
+# table with its indexes). SQLite fills once and copies the file; each
+# PostgreSQL run fills a schema of its own.
 #
 # Usage: scripts/bench-retention.sh
-#   FILL=1000000  ROUNDS=2  EVENTS=200000  PORT=18292
+#   FILL=1000000  ROUNDS=2  EVENTS=200000  PORT=18292  STORES="sqlite postgres"
+#   EVENTAGG_TEST_POSTGRES_URL=postgres://… (for the postgres rows)
 #   EVENTAGG_BIN=path runs a binary built elsewhere.
 set -euo pipefail
 # shellcheck source=serve-lib.sh
 . "$(dirname "$0")/serve-lib.sh"
-fill=${FILL:-1000000} rounds=${ROUNDS:-2} events=${EVENTS:-200000} port=${PORT:-18292}
+fill=${FILL:-1000000} rounds=${ROUNDS:-2} events=${EVENTS:-200000} port=${PORT:-18292} stores=${STORES:-sqlite postgres}
+pg=${EVENTAGG_TEST_POSTGRES_URL:-}
+pgurl() { local sep='?'; [[ $pg == *\?* ]] && sep='&'; echo "$pg${sep}search_path=$1"; }
 
+load() { "$bin" bench --url "http://127.0.0.1:$port" "$@" --json; }
+fill_it() { load --events "$fill" --batch 1000 --concurrency 8 --id random --duplicate-rate 0 >/dev/null; }
 
-start --db "$work/fill.db"
-"$bin" bench --url "http://127.0.0.1:$port" --events "$fill" --batch 1000 --concurrency 8 --id random --duplicate-rate 0 --json >/dev/null
-stop
-
-echo '| round | server | events/s | p99 ms | expired during the run | file after | command |'
-echo '|---|---|---|---|---|---|---|'
-for round in $(seq 1 "$rounds"); do
-  for kind in plain retention; do
+# run STORE KIND ROUND: one measured run on a freshly filled store.
+run() {
+  local store=$1 kind=$2 round=$3 flags=() schema="" size
+  if [ "$store" = postgres ]; then
+    schema="retention_${kind}_$RANDOM$RANDOM"
+    psql "$pg" -qc "CREATE SCHEMA $schema"
+    flags=(--store "$(pgurl "$schema")")
+    start "${flags[@]}"
+    fill_it
+    stop
+  else
     rm -f "$work"/run.db*
     cp "$work/fill.db" "$work/run.db"
-    if [ "$kind" = retention ]; then start --db "$work/run.db" --retention 1s; else start --db "$work/run.db"; fi
-    before=$(stat_of expired)
-    out=$("$bin" bench --url "http://127.0.0.1:$port" --events "$events" --batch 100 --concurrency 8 --id random --duplicate-rate 0.2 --json)
-    after=$(stat_of expired)
+    flags=(--db "$work/run.db")
+  fi
+  if [ "$kind" = retention ]; then start "${flags[@]}" --retention 1s; else start "${flags[@]}"; fi
+  local before after out eps p99
+  before=$(stat_of expired)
+  out=$(load --events "$events" --batch 100 --concurrency 8 --id random --duplicate-rate 0.2)
+  after=$(stat_of expired)
+  stop
+  eps=$(echo "$out" | sed -n 's/.*"events_per_second": \([0-9.]*\).*/\1/p')
+  p99=$(echo "$out" | tr -d '\n ' | sed -n 's/.*"P99":\([0-9.]*\).*/\1/p')
+  if [ -n "$schema" ]; then
+    size=$(psql "$pg" -tAc "SELECT pg_total_relation_size('$schema.events')")
+    psql "$pg" -qc "SET client_min_messages = warning; DROP SCHEMA $schema CASCADE"
+  else
+    size=$(stat -c %s "$work/run.db")
+  fi
+  printf '| %s | %s | %s | %.0f | %s | %s | %s MB |\n' "$store" "$round" "$kind" "$eps" "$p99" "$(( after - before ))" "$(( size / 1000000 ))"
+}
+
+for store in $stores; do
+  if [ "$store" = postgres ]; then
+    [ -n "$pg" ] || { echo "set EVENTAGG_TEST_POSTGRES_URL for the postgres rows" >&2; exit 2; }
+  elif [ ! -e "$work/fill.db" ]; then
+    start --db "$work/fill.db"
+    fill_it
     stop
-    eps=$(echo "$out" | sed -n 's/.*"events_per_second": \([0-9.]*\).*/\1/p')
-    p99=$(echo "$out" | tr -d '\n ' | sed -n 's/.*"P99":\([0-9.]*\).*/\1/p')
-    printf '| %s | %s | %.0f | %s | %s | %s MB | `eventagg bench --events %s --batch 100 --concurrency 8 --id random` |\n' \
-      "$round" "$kind" "$eps" "$p99" "$(( after - before ))" "$(( $(stat -c %s "$work/run.db") / 1000000 ))" "$events"
+  fi
+done
+
+echo "\`eventagg bench --events $events --batch 100 --concurrency 8 --id random\` on a store filled with $fill events:"
+echo
+echo '| store | round | server | events/s | p99 ms | expired during the run | size after |'
+echo '|---|---|---|---|---|---|---|'
+for store in $stores; do
+  for round in $(seq 1 "$rounds"); do
+    for kind in plain retention; do
+      run "$store" "$kind" "$round"
+    done
   done
 done

@@ -62,7 +62,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	maxInflight := fs.Int("max-inflight", "EVENTAGG_MAX_INFLIGHT", httpapi.DefaultMaxInflight, "most concurrent /publish requests; bounds body memory to this × --max-body-bytes (more: 503)")
 	inflightWait := fs.Duration("inflight-wait", "EVENTAGG_INFLIGHT_WAIT", httpapi.DefaultInflightWait, "how long a /publish waits for one of the --max-inflight slots before it is answered 503")
 	recentKeys := fs.Int("recent-keys", "EVENTAGG_RECENT_KEYS", sqlite.DefaultRecentKeys, "SQLite: dedup keys of the newest events held in memory (about 30 bytes each) before they are merged into the permanent index; more makes each merge cheaper")
-	retention := fs.Duration("retention", "EVENTAGG_RETENTION", 0, "remove events committed longer ago than this (their dedup keys and seqs stay, so retries are still duplicates); 0 keeps everything. SQLite only")
+	retention := fs.Duration("retention", "EVENTAGG_RETENTION", 0, "remove events committed longer ago than this (their dedup keys and seqs stay, so retries are still duplicates); 0 keeps everything")
 	maxLine := fs.Int("max-line-bytes", "EVENTAGG_MAX_LINE_BYTES", httpapi.DefaultMaxLineBytes, "longest NDJSON line (longer: that event is rejected)")
 	maxPayload := fs.Int("max-payload-bytes", "EVENTAGG_MAX_PAYLOAD_BYTES", eventagg.DefaultPayloadLimits.MaxBytes, "largest payload of one event (larger: that event is rejected)")
 	maxDepth := fs.Int("max-payload-depth", "EVENTAGG_MAX_PAYLOAD_DEPTH", eventagg.DefaultPayloadLimits.MaxDepth, "deepest nesting of objects and arrays in a payload")

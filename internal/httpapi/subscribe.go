@@ -93,7 +93,7 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 			}
 			return
 		}
-		if len(page.Events) > 0 {
+		if len(page.Events) > 0 || page.Skipped > 0 {
 			buf.Reset()
 			if page.Skipped > 0 {
 				// Retention expired events between the cursor and this

@@ -39,8 +39,11 @@ func (r *Retention) Run(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			r.Logger.Warn("retention: expire failed; trying again later", "err", err)
 		}
+		// A store may expire less than a batch while more waits (the
+		// PostgreSQL store takes a share of each bucket): only a pass that
+		// found nothing ends the backlog.
 		wait := checkEvery
-		if n == ExpireBatch {
+		if n > 0 {
 			wait = expirePause
 		}
 		select {

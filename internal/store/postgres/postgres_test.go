@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/eventagg/eventagg"
 	"github.com/eventagg/eventagg/internal/store/postgres"
@@ -120,4 +121,111 @@ func TestTwoReplicasShareTopics(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestExpiredTailMovesOn: when every event has expired, a listing of all
+// topics (or of one) is empty, says how many it skipped, and its Last is
+// past them, so a tailing reader does not skip them again at every poll.
+func TestExpiredTailMovesOn(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpen(t, pgtest.FreshSchema(t))
+	defer s.Close()
+	var events []eventagg.Event
+	for i := 0; i < 50; i++ {
+		events = append(events, storetest.Ev(fmt.Sprint("t", i%5), fmt.Sprint("e", i), i))
+	}
+	if _, err := s.Append(ctx, events, 0); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.Events(ctx, eventagg.EventQuery{Order: eventagg.ByArrival, Limit: 100})
+	if err != nil || len(all.Events) != 50 {
+		t.Fatalf("listed %d, %v", len(all.Events), err)
+	}
+	for n := 1; n > 0; {
+		if _, err := s.Process(ctx, 1000); err != nil {
+			t.Fatal(err)
+		}
+		if n, err = s.Expire(ctx, time.Now().Add(time.Hour), 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page, err := s.Events(ctx, eventagg.EventQuery{Order: eventagg.ByArrival, Limit: 100})
+	if err != nil || len(page.Events) != 0 || page.Skipped != 50 || page.Last.Pos != all.Last.Pos {
+		t.Fatalf("after expiring all: %d events, skipped %d, last %d (%v); want none, 50 skipped, last %d",
+			len(page.Events), page.Skipped, page.Last.Pos, err, all.Last.Pos)
+	}
+	topic, err := s.Events(ctx, eventagg.EventQuery{Topic: "t1", Order: eventagg.ByArrival, Limit: 100})
+	if err != nil || len(topic.Events) != 0 || topic.Skipped != 10 || topic.Last.Pos != 10 {
+		t.Fatalf("t1 after expiring all: %d events, skipped %d, last %d (%v); want none, 10 skipped, last seq 10",
+			len(topic.Events), topic.Skipped, topic.Last.Pos, err)
+	}
+}
+
+// TestRetentionBoundsTheTables: publish, expire, vacuum (autovacuum's job in
+// a real deployment), publish again: the space of the expired rows' old
+// versions is reused, so the tables grow by little more than the rows that
+// stay, with their keys and seqs, and their index entries (without
+// retention each round would add as much as the first).
+func TestRetentionBoundsTheTables(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.FreshSchema(t)
+	s := mustOpen(t, url)
+	defer s.Close()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	pad := make([]byte, 500)
+	for i := range pad {
+		pad[i] = byte(i * 7919 >> 3)
+	}
+	payload := []byte(fmt.Sprintf(`{"pad":"%x"}`, pad)) // 1 KB that does not compress
+	var sizes []int64
+	const perRound = 3000
+	for round := 0; round < 5; round++ {
+		for g := 0; g < perRound/100; g++ {
+			var events []eventagg.Event
+			for i := 0; i < 100; i++ {
+				e := storetest.Ev(fmt.Sprint("t", i%8), fmt.Sprintf("r%d-g%d-%d", round, g, i), i)
+				e.Payload = payload
+				events = append(events, e)
+			}
+			if _, err := s.Append(ctx, events, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for n := 1; n > 0; {
+			if n, err = s.Process(ctx, 1000); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var size int64
+		if err := conn.QueryRow(ctx, `SELECT pg_total_relation_size('events')`).Scan(&size); err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, size)
+		var heap, toast, idx int64
+		conn.QueryRow(ctx, `SELECT pg_relation_size('events'), pg_table_size('events') - pg_relation_size('events'), pg_indexes_size('events')`).Scan(&heap, &toast, &idx)
+		t.Logf("round %d: heap %d toast %d indexes %d", round, heap, toast, idx)
+		expired := 0
+		for n := 1; n > 0; expired += n {
+			if n, err = s.Expire(ctx, time.Now().Add(time.Hour), 1000); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if expired != perRound {
+			t.Fatalf("round %d: expired %d of %d", round, expired, perRound)
+		}
+		if _, err := conn.Exec(ctx, `VACUUM events`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := sizes[0]
+	for r := 2; r < len(sizes); r++ {
+		if growth := sizes[r] - sizes[r-1]; growth > first/2 {
+			t.Fatalf("table sizes %v: round %d grew by %d bytes, more than half the first round's %d", sizes, r, growth, first)
+		}
+	}
+	t.Logf("events table and indexes after each round of %d events: %v bytes", perRound, sizes)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/eventagg/eventagg"
@@ -23,27 +24,40 @@ func (s *Store) Events(ctx context.Context, q eventagg.EventQuery) (eventagg.Eve
 	limit := q.Limit + 1 // one more tells whether there is a next page
 	var rows pgx.Rows
 	var err error
+	// Expired events keep their rows (migration 003): the listings start
+	// after each topic's expired seqs, and the all-topics one at the
+	// horizon, below which every event has expired.
 	switch {
 	case global && q.Order == eventagg.ByArrival:
+		var horizon int64
+		if horizon, err = s.horizon(ctx); err != nil {
+			return eventagg.EventPage{}, interpretError(err)
+		}
 		rows, err = s.pool.Query(ctx, `SELECT `+eventColumns+` FROM events e JOIN topics t ON t.id = e.topic_id
-			WHERE e.id > $1 ORDER BY e.id LIMIT $2`, q.After.Pos, limit)
+			WHERE e.id > $1 AND e.seq > COALESCE((SELECT x.expired_seq FROM topic_expiry x WHERE x.topic_id = e.topic_id), 0)
+			ORDER BY e.id LIMIT $2`, max(q.After.Pos, horizon), limit)
 	case global:
 		return eventagg.EventPage{}, eventagg.Errorf(eventagg.EINVALID, "order: time order needs a topic")
 	case q.Order == eventagg.ByArrival:
-		rows, err = s.pool.Query(ctx, `SELECT `+eventColumns+` FROM topics t JOIN events e ON e.topic_id = t.id
-			WHERE t.name = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3`, q.Topic, q.After.Pos, limit)
+		rows, err = s.pool.Query(ctx, `SELECT `+eventColumns+` FROM topics t LEFT JOIN topic_expiry x ON x.topic_id = t.id
+			JOIN events e ON e.topic_id = t.id
+			WHERE t.name = $1 AND e.seq > GREATEST($2, COALESCE(x.expired_seq, 0)) ORDER BY e.seq LIMIT $3`, q.Topic, q.After.Pos, limit)
 	default:
-		rows, err = s.pool.Query(ctx, `SELECT `+eventColumns+` FROM topics t JOIN events e ON e.topic_id = t.id
-			WHERE t.name = $1 AND (e.ts, e.seq) > ($2, $3) ORDER BY e.ts, e.seq LIMIT $4`,
+		rows, err = s.pool.Query(ctx, `SELECT `+eventColumns+` FROM topics t LEFT JOIN topic_expiry x ON x.topic_id = t.id
+			JOIN events e ON e.topic_id = t.id
+			WHERE t.name = $1 AND (e.ts, e.seq) > ($2, $3) AND e.seq > COALESCE(x.expired_seq, 0) ORDER BY e.ts, e.seq LIMIT $4`,
 			q.Topic, q.After.Time, q.After.Pos, limit)
 	}
 	if err != nil {
 		return eventagg.EventPage{}, interpretError(fmt.Errorf("list events: %w", err))
 	}
 	page, err := eventagg.ReadPage(q, rows)
-	rows.Close() // before the flush below, which needs a connection of its own
+	rows.Close() // before the queries below, which need a connection of their own
 	if err == nil {
 		err = rows.Err()
+	}
+	if err == nil && q.Order == eventagg.ByArrival {
+		err = s.skipped(ctx, q, &page)
 	}
 	if err == nil {
 		// Groups commit before their WAL flush (see append): show
@@ -56,12 +70,57 @@ func (s *Store) Events(ctx context.Context, q eventagg.EventQuery) (eventagg.Eve
 	return page, nil
 }
 
+// horizon is an id at and below which every event has expired: the lowest
+// of the buckets' last expired ids, over the buckets that hold events. It
+// is exact because, within a bucket, ids rise with pos and expiry takes a
+// prefix of positions.
+func (s *Store) horizon(ctx context.Context) (int64, error) {
+	var h int64
+	err := s.pool.QueryRow(ctx, `SELECT COALESCE(min(x.expired_id), 0)
+		FROM bucket_expiry x JOIN buckets b ON b.id = x.bucket WHERE b.last_pos > 0`).Scan(&h)
+	if err != nil {
+		return 0, fmt.Errorf("read expiry horizon: %w", err)
+	}
+	return h, nil
+}
+
+// skipped counts the expired events between an arrival-order cursor and
+// the page, and moves an empty page's Last past them, so that a tailing
+// reader does not skip them again at every poll. Per topic they are the
+// seqs up to its expired seq; across topics, every row between the cursor
+// and the page's first event is an expired one (any other would have been
+// listed first), so it is a count of a range of the primary key, as long as
+// what it skips.
+func (s *Store) skipped(ctx context.Context, q eventagg.EventQuery, page *eventagg.EventPage) error {
+	var n, last int64
+	var err error
+	if q.Topic != "" {
+		err = s.pool.QueryRow(ctx, `SELECT COALESCE((SELECT x.expired_seq FROM topics t JOIN topic_expiry x ON x.topic_id = t.id
+			WHERE t.name = $1), 0)`, q.Topic).Scan(&last)
+		n = max(0, last-q.After.Pos)
+	} else {
+		end := int64(math.MaxInt64)
+		if len(page.Events) > 0 {
+			end = page.Events[0].Position
+		}
+		err = s.pool.QueryRow(ctx, `SELECT count(*), COALESCE(max(id), 0) FROM events WHERE id > $1 AND id < $2`, q.After.Pos, end).Scan(&n, &last)
+	}
+	if err != nil {
+		return fmt.Errorf("count expired: %w", err)
+	}
+	page.Skipped = n
+	if n > 0 && len(page.Events) == 0 {
+		page.Last = eventagg.Cursor{Order: eventagg.ByArrival, Global: q.Topic == "", Pos: last}
+	}
+	return nil
+}
+
 // Stats implements eventagg.Store: the summed counter shards, one snapshot.
 func (s *Store) Stats(ctx context.Context) (eventagg.Stats, error) {
 	var st eventagg.Stats
 	err := s.pool.QueryRow(ctx, `SELECT COALESCE(SUM(received), 0), COALESCE(SUM(stored), 0), COALESCE(SUM(processed), 0),
-		COALESCE(SUM(duplicates), 0), COALESCE(SUM(rejected), 0), COALESCE(SUM(topics), 0) FROM counters`).
-		Scan(&st.Received, &st.Stored, &st.Processed, &st.Duplicates, &st.Rejected, &st.TopicCount)
+		COALESCE(SUM(duplicates), 0), COALESCE(SUM(rejected), 0), COALESCE(SUM(topics), 0), (SELECT COALESCE(SUM(expired), 0) FROM bucket_expiry) FROM counters`).
+		Scan(&st.Received, &st.Stored, &st.Processed, &st.Duplicates, &st.Rejected, &st.TopicCount, &st.Expired)
 	if err != nil {
 		err = fmt.Errorf("read counters: %w", err)
 	} else {

@@ -56,6 +56,12 @@ func (s *Store) events(ctx context.Context, q eventagg.EventQuery) (eventagg.Eve
 		return eventagg.EventPage{}, err
 	}
 	page.Skipped, err = s.skipped(ctx, q)
+	if page.Skipped > 0 && len(page.Events) == 0 {
+		// Past them, so that a tailing reader does not skip them again
+		// at every poll: ids below expired_upto, and a topic's seqs
+		// below its expired_seq, are gap-free.
+		page.Last = eventagg.Cursor{Order: eventagg.ByArrival, Global: q.Topic == "", Pos: q.After.Pos + page.Skipped}
+	}
 	return page, err
 }
 

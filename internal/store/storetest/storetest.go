@@ -42,6 +42,7 @@ func Run(t *testing.T, f Factory) {
 		{"SQLShapedValuesStayLiteral", testSQLShaped},
 		{"ManyTopicsOneGroup", testManyTopicsOneGroup},
 		{"TopicsPaging", testTopicsPaging},
+		{"RetentionKeepsKeys", testRetention},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
