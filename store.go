@@ -28,6 +28,11 @@ type Store interface {
 	// empty page, not an error.
 	Events(ctx context.Context, q EventQuery) (EventPage, error)
 
+	// End returns the arrival-order cursor after the newest stored event
+	// of topic ("" for all topics): a reader that starts there sees only
+	// what is committed later. Its cost does not grow with the store.
+	End(ctx context.Context, topic string) (Cursor, error)
+
 	// Stats returns the persisted counters and the number of topics, at a
 	// cost that does not grow with the number of topics.
 	Stats(ctx context.Context) (Stats, error)

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -46,5 +48,41 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	if strings.Contains(text, `topic="c"`) {
 		t.Error("a topic beyond the cap has its own label")
+	}
+
+	// A stream from the start reads the four stored events from the
+	// store, then the next one from the ring.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", svc.URL()+"/subscribe", nil)
+	sub, err := httpc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Body.Close()
+	sc := bufio.NewScanner(sub.Body)
+	events := 0
+	for events < 5 && sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "data: ") {
+			if events++; events == 4 {
+				publishLines(t, svc.URL(), line("e", "1"))
+			}
+		}
+	}
+	resp, err = httpc.Get(svc.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`eventagg_subscriber_deliveries_total{from="store"} 4`,
+		`eventagg_subscriber_deliveries_total{from="ring"} 1`,
+		`eventagg_subscriber_lag_max_events 0`,
+		`eventagg_subscribers 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
 	}
 }

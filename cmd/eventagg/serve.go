@@ -203,6 +203,7 @@ func startService(ctx context.Context, c serveConfig, logger *slog.Logger) (*ser
 	var api *httpapi.Server
 	m := metrics.New(c.metricsTopics, metrics.Sources{
 		Store: store, Subscribers: func() int { return api.Subscribers() },
+		Fanout: func() (int64, int64, int64) { f := api.Fanout(); return f.FromRing, f.FromStore, f.MaxLag },
 	})
 	pipe := pipeline.Start(store, pipeline.Config{MaxQueued: c.maxQueued, OnCommit: m.Commit}, logger)
 	m.SetQueue(pipe.Queued)

@@ -127,35 +127,28 @@ func stream(ctx context.Context, base, topic, key, after string, fn func(id stri
 	return got, errors.New("stream closed by the server")
 }
 
-// endCursor finds the cursor after the newest stored event, by paging the
-// listing with the largest pages; "" for an empty store.
+// endCursor asks where the stream ends now (GET /events?from=end&limit=0):
+// one probe of the store however many events it holds.
 func endCursor(ctx context.Context, base, topic, key string) (string, error) {
-	cursor := ""
-	for {
-		q := url.Values{"limit": {"10000"}, "after": {cursor}}
-		if topic != "" {
-			q.Set("topic", topic)
-		}
-		req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimRight(base, "/")+"/events?"+q.Encode(), nil)
-		if err != nil {
-			return "", err
-		}
-		setKey(req, key)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return "", err
-		}
-		var page struct{ Next, Last, Error string }
-		err = json.NewDecoder(resp.Body).Decode(&page)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != 200 {
-			return "", fmt.Errorf("find the end of the stream: %s %s %v", resp.Status, page.Error, err)
-		}
-		cursor = page.Last
-		if page.Next == "" {
-			return cursor, nil
-		}
+	q := url.Values{"from": {"end"}, "limit": {"0"}}
+	if topic != "" {
+		q.Set("topic", topic)
 	}
+	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimRight(base, "/")+"/events?"+q.Encode(), nil)
+	if err != nil {
+		return "", err
+	}
+	setKey(req, key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var page struct{ Last, Error string }
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil || resp.StatusCode != 200 {
+		return "", fmt.Errorf("find the end of the stream: %s %s %v", resp.Status, page.Error, err)
+	}
+	return page.Last, nil
 }
 
 func setKey(req *http.Request, key string) {

@@ -21,8 +21,16 @@ type eventsResponse struct {
 
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	q, err := parseEventQuery(r)
+	if err == nil {
+		err = s.startAt(r, &q, r.URL.Query().Get("from"))
+	}
 	if err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if q.Limit == 0 {
+		// Only the position: with from=end, where "now" is.
+		writeJSON(w, http.StatusOK, eventsResponse{Events: []eventagg.StoredEvent{}, Last: q.After.String()})
 		return
 	}
 	page, err := s.cfg.Store.Events(r.Context(), q)
@@ -34,7 +42,8 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 // parseEventQuery reads topic, order, after and limit; each error names its
-// parameter. A limit above the maximum is an error, never a silent cap.
+// parameter. A limit above the maximum is an error, never a silent cap; a
+// limit of 0 asks only for the position (Last).
 func parseEventQuery(r *http.Request) (eventagg.EventQuery, error) {
 	v := r.URL.Query()
 	q := eventagg.EventQuery{Topic: v.Get("topic"), Order: eventagg.ByArrival, Limit: DefaultPageLimit}
@@ -62,10 +71,32 @@ func parseEventQuery(r *http.Request) (eventagg.EventQuery, error) {
 	}
 	if l := v.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > MaxPageLimit {
-			return q, eventagg.Errorf(eventagg.EINVALID, "limit: must be a whole number from 1 to %d, not %s", MaxPageLimit, eventagg.Quote(l))
+		if err != nil || n < 0 || n > MaxPageLimit {
+			return q, eventagg.Errorf(eventagg.EINVALID, "limit: must be a whole number from 0 to %d, not %s", MaxPageLimit, eventagg.Quote(l))
 		}
 		q.Limit = n
 	}
 	return q, nil
+}
+
+// startAt applies from: "start" (or absent) leaves the query where after
+// put it; "end" starts it after the newest stored event, in one probe of
+// the store however many it holds.
+func (s *Server) startAt(r *http.Request, q *eventagg.EventQuery, from string) error {
+	switch from {
+	case "", "start":
+		return nil
+	case "end":
+	default:
+		return eventagg.Errorf(eventagg.EINVALID, "from: must be start or end, not %s", eventagg.Quote(from))
+	}
+	if q.Order != eventagg.ByArrival {
+		return eventagg.Errorf(eventagg.EINVALID, "from: end needs arrival order")
+	}
+	if !q.After.IsZero() {
+		return eventagg.Errorf(eventagg.EINVALID, "from: end and after cannot be combined")
+	}
+	end, err := s.cfg.Store.End(r.Context(), q.Topic)
+	q.After = end
+	return err
 }

@@ -83,16 +83,19 @@ func TestEventsBadParameters(t *testing.T) {
 	a.get("/events?topic=p&order=time&limit=1").decode(t, &page)
 	timeCursor := page.Next
 	cases := map[string]string{
-		"/events?order=random":                         "order: must be arrival or time",
-		"/events?order=time":                           "order: time order needs a topic",
-		"/events?topic=p&limit=0":                      "limit: must be a whole number from 1 to 10000",
-		"/events?topic=p&limit=10001":                  "limit: must be a whole number from 1 to 10000",
-		"/events?topic=p&limit=ten":                    "limit:",
-		"/events?topic=p&after=garbage":                "after: not a cursor",
-		"/events?topic=p&after=" + timeCursor:          "after: cursor belongs to order=time",
-		"/events?topic=p&order=time&after=" + "MTp0Og": "after: not a cursor",
-		"/events?topic=bad%20topic":                    "topic: character",
-		"/events?topic=":                               "topic: required",
+		"/events?order=random":                              "order: must be arrival or time",
+		"/events?order=time":                                "order: time order needs a topic",
+		"/events?topic=p&limit=-1":                          "limit: must be a whole number from 0 to 10000",
+		"/events?topic=p&limit=10001":                       "limit: must be a whole number from 0 to 10000",
+		"/events?from=now":                                  "from: must be start or end",
+		"/events?topic=p&from=end&after=MTp0OmFycml2YWw6Mw": "from: end and after cannot be combined",
+		"/events?topic=p&order=time&from=end":               "from: end needs arrival order",
+		"/events?topic=p&limit=ten":                         "limit:",
+		"/events?topic=p&after=garbage":                     "after: not a cursor",
+		"/events?topic=p&after=" + timeCursor:               "after: cursor belongs to order=time",
+		"/events?topic=p&order=time&after=" + "MTp0Og":      "after: not a cursor",
+		"/events?topic=bad%20topic":                         "topic: character",
+		"/events?topic=":                                    "topic: required",
 	}
 	for path, prefix := range cases {
 		r := a.get(path)

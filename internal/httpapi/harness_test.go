@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventagg/eventagg"
 	"github.com/eventagg/eventagg/internal/httpapi"
 	"github.com/eventagg/eventagg/internal/pipeline"
 	"github.com/eventagg/eventagg/internal/store/sqlite"
@@ -23,6 +24,9 @@ import (
 type app struct {
 	t    *testing.T
 	path string
+	// wrap, if set, wraps the store the server reads from (not the
+	// pipeline's), for tests that count its reads.
+	wrap func(eventagg.Store) eventagg.Store
 	srv  *httptest.Server
 	api  *httpapi.Server
 	pipe *pipeline.Pipeline
@@ -46,6 +50,9 @@ func (a *app) start(cfg httpapi.Config) {
 	a.st = st
 	a.pipe = pipeline.Start(st, pipeline.Config{}, nil)
 	cfg.Ingester, cfg.Store, cfg.Queue, cfg.Notifier = a.pipe, st, a.pipe, a.pipe
+	if a.wrap != nil {
+		cfg.Store = a.wrap(st)
+	}
 	a.api = httpapi.New(cfg)
 	a.srv = httptest.NewServer(a.api.Routes())
 }

@@ -59,7 +59,13 @@ type Config struct {
 	// Heartbeat is the interval of SSE comment lines that keep proxies
 	// from closing idle streams.
 	Heartbeat time.Duration
-	StoreName string
+	// RingEvents and RingBytes bound the feed's ring of recent events that
+	// live streams read from: a stream further behind reads the store.
+	RingEvents, RingBytes int
+	// CatchUpReads bounds the store reads of streams that are behind, all
+	// streams together.
+	CatchUpReads int
+	StoreName    string
 
 	// Now is the clock for uptime and windows; tests may replace it.
 	Now func() time.Time
@@ -96,6 +102,9 @@ type Server struct {
 	active  *activeTopics // the most active topics, for the dashboard
 
 	subscribers chan struct{} // one token per open stream
+	feed        *feed         // the recent events, read once for every live stream
+	catchUp     chan struct{} // one token per store read of a stream that is behind
+	streams     streams
 	inflight    chan struct{} // one token per /publish being handled
 	closing     chan struct{} // closed by CloseStreams
 	closeOnce   sync.Once
@@ -133,6 +142,15 @@ func New(cfg Config) *Server {
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = DefaultHeartbeat
 	}
+	if cfg.RingEvents <= 0 {
+		cfg.RingEvents = DefaultRingEvents
+	}
+	if cfg.RingBytes <= 0 {
+		cfg.RingBytes = DefaultRingBytes
+	}
+	if cfg.CatchUpReads <= 0 {
+		cfg.CatchUpReads = DefaultCatchUpReads
+	}
 	if cfg.Observer == nil {
 		cfg.Observer = noObserver{}
 	}
@@ -144,7 +162,8 @@ func New(cfg Config) *Server {
 	}
 	return &Server{cfg: cfg, logger: cfg.Logger, started: cfg.Now(), window: &window{}, active: &activeTopics{},
 		subscribers: make(chan struct{}, cfg.MaxSubscribers), inflight: make(chan struct{}, cfg.MaxInflight),
-		closing: make(chan struct{})}
+		closing: make(chan struct{}), catchUp: make(chan struct{}, cfg.CatchUpReads),
+		feed: newFeed(cfg.Store, cfg.Notifier, cfg.SubscribePoll, cfg.RingEvents, cfg.RingBytes, cfg.Logger)}
 }
 
 // Routes returns the handler with every route of the API. Each path also

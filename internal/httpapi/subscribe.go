@@ -25,12 +25,22 @@ const (
 	// data for this long; a slow one only ever slows itself.
 	subscribeWriteTimeout = 30 * time.Second
 	subscribePage         = 1000
+	// subscribeWriteBytes is about the most one write of a live stream
+	// carries; a stream further behind takes several.
+	subscribeWriteBytes = 1 << 20
 )
 
-// handleSubscribe streams a topic (or all topics) as Server-Sent Events,
-// from the store, at the subscriber's own pace. Each event's SSE id is the
-// cursor after it, so a reconnect with Last-Event-ID (or ?after=) resumes
-// exactly there, across restarts too, since cursors are store positions.
+// handleSubscribe streams a topic (or all topics) as Server-Sent Events.
+// Each event's SSE id is the cursor after it, so a reconnect with
+// Last-Event-ID (or ?after=) resumes exactly there, across restarts too,
+// since cursors are store positions.
+//
+// A stream behind the end reads the store at its own pace (catch-up reads
+// share a budget, so a crowd replaying history cannot starve publishing);
+// once it has caught up it follows the feed, which reads and encodes each
+// committed event once for every live stream, and gets each commit's
+// events in one write. If it falls more than the feed's ring behind, it
+// goes back to the store.
 func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
 	q := eventagg.EventQuery{Topic: v.Get("topic"), Order: eventagg.ByArrival, Limit: subscribePage}
@@ -41,17 +51,22 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	after := v.Get("after")
-	if id := r.Header.Get("Last-Event-ID"); id != "" {
-		after = id // the browser's reconnect says where it really is
+	resumed := r.Header.Get("Last-Event-ID") != ""
+	if resumed {
+		after = r.Header.Get("Last-Event-ID") // the browser's reconnect says where it really is
 	}
 	var err error
 	if q.After, err = eventagg.ParseCursor(after); err == nil {
 		err = q.After.Check(q.Order, q.Topic == "")
 	}
-	// tail starts near the end; a browser reconnecting with Last-Event-ID
-	// resends the same URL, and then the resume point wins.
-	if err == nil && v.Has("tail") && r.Header.Get("Last-Event-ID") == "" {
+	// tail and from=end start near or at the end; a browser reconnecting
+	// with Last-Event-ID resends the same URL, and then the resume point
+	// wins.
+	if err == nil && v.Has("tail") && !resumed {
 		err = s.tailCursor(r, &q, v.Get("tail"))
+	}
+	if err == nil && !resumed {
+		err = s.startAt(r, &q, v.Get("from"))
 	}
 	if err != nil {
 		s.writeError(w, r, err)
@@ -64,6 +79,12 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, eventagg.Errorf(eventagg.EUNAVAILABLE, "subscribers: limit of %d reached (--max-subscribers)", cap(s.subscribers)))
 		return
 	}
+	gen, err := s.feed.join(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer s.feed.leave()
 
 	rc := http.NewResponseController(w)
 	h := w.Header()
@@ -71,62 +92,79 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	flush := func() bool {
-		rc.SetWriteDeadline(time.Now().Add(subscribeWriteTimeout))
-		return rc.Flush() == nil
+	var buf bytes.Buffer
+	buf.WriteString(": subscribed\n\n")
+	if v.Get("from") == "end" && !resumed && !q.After.IsZero() {
+		// An id without data moves a browser's Last-Event-ID, so a
+		// reconnect before the first event resumes here, not at a later end.
+		buf.WriteString("id: " + q.After.String() + "\n\n")
 	}
-	w.Write([]byte(": subscribed\n\n"))
-	if !flush() {
+	send := func() bool {
+		rc.SetWriteDeadline(time.Now().Add(subscribeWriteTimeout))
+		_, err := w.Write(buf.Bytes())
+		buf.Reset()
+		return err == nil && rc.Flush() == nil
+	}
+	if !send() {
 		return
 	}
+	st := &stream{q: q}
+	s.streams.add(st)
+	defer s.streams.remove(st)
 	heartbeat := time.NewTicker(s.cfg.Heartbeat)
 	defer heartbeat.Stop()
 	poll := time.NewTimer(s.cfg.SubscribePoll)
 	defer poll.Stop()
-	var buf bytes.Buffer
+	var l *live // nil while reading the store
 	for {
-		changed := s.committed()
-		page, err := s.cfg.Store.Events(r.Context(), q)
-		if err != nil {
-			if r.Context().Err() == nil {
-				s.logger.Warn("subscribe: read failed; the client will reconnect", "err", err)
-			}
-			return
-		}
-		if len(page.Events) > 0 || page.Skipped > 0 {
-			buf.Reset()
-			if page.Skipped > 0 {
-				// Retention expired events between the cursor and this
-				// page: a comment (every SSE reader ignores it) says so.
-				fmt.Fprintf(&buf, ": skipped %d expired events (--retention)\n\n", page.Skipped)
-			}
-			for _, e := range page.Events {
-				data, err := json.Marshal(e)
-				if err != nil {
-					return
+		var wake <-chan struct{}
+		if l == nil {
+			mark := s.feed.mark()
+			wake = s.committed()
+			more, err := s.readStore(r, st, &buf)
+			if err != nil {
+				if r.Context().Err() == nil {
+					s.logger.Warn("subscribe: read failed; the client will reconnect", "err", err)
 				}
-				buf.WriteString("id: ")
-				buf.WriteString(q.CursorAfter(e).String())
-				buf.WriteString("\ndata: ")
-				buf.Write(data)
-				buf.WriteString("\n\n")
-			}
-			rc.SetWriteDeadline(time.Now().Add(subscribeWriteTimeout))
-			if _, err := w.Write(buf.Bytes()); err != nil || !flush() {
 				return
 			}
-			q.After = page.Last
-			if !page.Next.IsZero() {
+			if buf.Len() > 0 && !send() {
+				return
+			}
+			if more {
 				continue
+			}
+			// Caught up: from here the ring has every event the read
+			// did not see (see mark).
+			l = &live{gen: gen, topic: st.q.Topic, pos: mark, seq: st.q.After.Pos}
+			if st.q.Topic == "" {
+				l.pos = st.q.After.Pos
+			}
+			st.live(l.pos)
+		} else {
+			wake = s.feed.waiter()
+			n, ok := s.feed.collect(l, &buf, subscribeWriteBytes)
+			s.feed.fromRing.Add(int64(n))
+			st.setAfter(l) // where the store goes on, if it must
+			if !ok {
+				l = nil
+				continue // what the ring gave goes out with the store's page
+			}
+			st.live(l.pos)
+			if n > 0 {
+				if !send() {
+					return
+				}
+				continue // perhaps more than one write's worth
 			}
 		}
 		poll.Reset(s.cfg.SubscribePoll)
 		select {
-		case <-changed:
+		case <-wake:
 		case <-poll.C:
 		case <-heartbeat.C:
-			rc.SetWriteDeadline(time.Now().Add(subscribeWriteTimeout))
-			if _, err := w.Write([]byte(": heartbeat\n\n")); err != nil || !flush() {
+			buf.WriteString(": heartbeat\n\n")
+			if !send() {
 				return
 			}
 		case <-s.closing:
@@ -135,6 +173,40 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// readStore reads the stream's next page from the store into buf, within
+// the catch-up budget, and moves the stream on. more reports a full page:
+// the stream is still behind.
+func (s *Server) readStore(r *http.Request, st *stream, buf *bytes.Buffer) (more bool, err error) {
+	select {
+	case s.catchUp <- struct{}{}:
+		defer func() { <-s.catchUp }()
+	case <-r.Context().Done():
+		return false, r.Context().Err()
+	case <-s.closing:
+		return false, errClosing
+	}
+	page, err := s.cfg.Store.Events(r.Context(), st.q)
+	if err != nil {
+		return false, err
+	}
+	if page.Skipped > 0 {
+		// Retention expired events between the cursor and this page:
+		// a comment (every SSE reader ignores it) says so.
+		fmt.Fprintf(buf, ": skipped %d expired events (--retention)\n\n", page.Skipped)
+	}
+	for _, e := range page.Events {
+		data, err := json.Marshal(e)
+		if err != nil {
+			return false, err
+		}
+		writeFrame(buf, st.q.CursorAfter(e).String(), data)
+		st.stored(e.Position)
+	}
+	s.feed.fromStore.Add(int64(len(page.Events)))
+	st.q.After = page.Last
+	return !page.Next.IsZero(), nil
 }
 
 // tailCursor starts a topic's stream n events before its end, for readers

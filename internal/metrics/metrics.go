@@ -22,7 +22,10 @@ const OtherTopic = "_other"
 // Sources are the live values the gauges read at scrape time.
 type Sources struct {
 	Subscribers func() int
-	Store       eventagg.Store // consumer lag = stored - processed
+	// Fanout gives the events delivered to subscribers from the feed's
+	// ring and from the store, and how far the furthest-behind is.
+	Fanout func() (fromRing, fromStore, maxLag int64)
+	Store  eventagg.Store // consumer lag = stored - processed
 }
 
 // Metrics holds the collectors and the topic-label cap.
@@ -79,6 +82,23 @@ func New(maxTopics int, src Sources) *Metrics {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "eventagg_subscribers", Help: "Open /subscribe streams.",
 	}, func() float64 { return float64(src.Subscribers()) }))
+	if src.Fanout != nil {
+		for _, from := range []string{"ring", "store"} {
+			m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "eventagg_subscriber_deliveries_total", Help: "Events sent to /subscribe streams, by where they came from: the ring of recent events every live stream shares, or the store (streams behind the ring).",
+				ConstLabels: prometheus.Labels{"from": from},
+			}, func() float64 {
+				ring, store, _ := src.Fanout()
+				if from == "ring" {
+					return float64(ring)
+				}
+				return float64(store)
+			}))
+		}
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "eventagg_subscriber_lag_max_events", Help: "Events the furthest-behind /subscribe stream is behind the end.",
+		}, func() float64 { _, _, lag := src.Fanout(); return float64(lag) }))
+	}
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "eventagg_consumer_lag_events", Help: "Stored events the consumer has not processed yet (-1: store unreachable).",
 	}, func() float64 {

@@ -35,7 +35,11 @@ func (r *Retention) Run(ctx context.Context) {
 	}
 	checkEvery := min(max(r.Keep/100, time.Second), time.Minute)
 	for {
+		began := time.Now()
 		n, err := r.Store.Expire(ctx, now().Add(-r.Keep), ExpireBatch)
+		if n > 0 {
+			r.Logger.Debug("retention: expired", "events", n, "took", time.Since(began))
+		}
 		if err != nil && ctx.Err() == nil {
 			r.Logger.Warn("retention: expire failed; trying again later", "err", err)
 		}

@@ -115,6 +115,27 @@ func (s *Store) skipped(ctx context.Context, q eventagg.EventQuery, page *eventa
 	return nil
 }
 
+// End implements eventagg.Store: one probe of the primary key, or of the
+// topic's seq index. Across replicas the all-topics end is the largest id
+// allocated and committed; a group still in flight with a smaller id lands
+// before it (see Events).
+func (s *Store) End(ctx context.Context, topic string) (eventagg.Cursor, error) {
+	var pos int64
+	var err error
+	if topic == "" {
+		err = s.pool.QueryRow(ctx, `SELECT COALESCE(max(id), 0) FROM events`).Scan(&pos)
+	} else {
+		err = s.pool.QueryRow(ctx, `SELECT COALESCE((SELECT max(e.seq) FROM topics t JOIN events e ON e.topic_id = t.id WHERE t.name = $1), 0)`, topic).Scan(&pos)
+	}
+	if err == nil {
+		err = s.durable(ctx) // as in Events
+	}
+	if err != nil {
+		return eventagg.Cursor{}, interpretError(fmt.Errorf("read the end: %w", err))
+	}
+	return eventagg.Cursor{Order: eventagg.ByArrival, Global: topic == "", Pos: pos}, nil
+}
+
 // Stats implements eventagg.Store: the summed counter shards, one snapshot.
 func (s *Store) Stats(ctx context.Context) (eventagg.Stats, error) {
 	var st eventagg.Stats

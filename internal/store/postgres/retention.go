@@ -16,8 +16,11 @@ var _ eventagg.Expirer = (*Store)(nil)
 // granted and sees what the previous expirer committed.
 const lockExpiry = `SELECT count(*) FROM (SELECT 1 FROM bucket_expiry ORDER BY bucket FOR UPDATE) AS locked`
 
-// expireEvents takes each bucket's next applied events in pos order ($3 a
-// bucket, a range of events_bucket_pos), keeps those before the bucket's
+// expireEvents takes each bucket's next applied events in pos order (at
+// most $3 a bucket). Positions are gap-free, so that is a LIMIT, not an
+// upper bound: with a bound PostgreSQL read the whole applied range with a
+// bitmap scan and sorted it (0.6 s a pass at 300,000 events); with the
+// LIMIT its one plan is a range of events_bucket_pos. It keeps those before the bucket's
 // first one committed at or after $1 (so what expires stays a prefix of the
 // bucket, even if a clock went back), picks at most $2 of them rank by rank
 // across the buckets (still a prefix of each), clears their contents and
@@ -27,8 +30,8 @@ WITH cand AS (
 	SELECT x.bucket, e.id, e.topic_id, e.seq, e.pos, e.received_at
 	FROM bucket_expiry x JOIN bucket_offsets o ON o.bucket = x.bucket
 	CROSS JOIN LATERAL (SELECT id, topic_id, seq, pos, received_at FROM events
-		WHERE topic_id % ` + bucketsSQL + ` = x.bucket AND pos > x.expired_pos AND pos <= o.processed_pos
-		ORDER BY pos LIMIT $3) AS e
+		WHERE topic_id % ` + bucketsSQL + ` = x.bucket AND pos > x.expired_pos
+		ORDER BY pos LIMIT LEAST($3, o.processed_pos - x.expired_pos)) AS e
 ), young AS (
 	SELECT bucket, min(pos) AS pos FROM cand WHERE received_at >= $1 GROUP BY bucket
 ), picked AS (

@@ -85,6 +85,23 @@ func (s *Store) skipped(ctx context.Context, q eventagg.EventQuery) (int64, erro
 	return max(0, end-q.After.Pos), nil
 }
 
+// End implements eventagg.Store: one probe of the primary key, or of the
+// topic's seq index.
+func (s *Store) End(ctx context.Context, topic string) (eventagg.Cursor, error) {
+	if topic == "" {
+		var id int64
+		if err := s.r.QueryRowContext(ctx, `SELECT COALESCE(max(id), 0) FROM events`).Scan(&id); err != nil {
+			return eventagg.Cursor{}, interpretError(fmt.Errorf("read the end: %w", err))
+		}
+		return eventagg.Cursor{Order: eventagg.ByArrival, Global: true, Pos: id}, nil
+	}
+	t, err := s.Topic(ctx, topic)
+	if eventagg.ErrorCode(err) == eventagg.ENOTFOUND {
+		err = nil // no events yet: the end is the start
+	}
+	return eventagg.Cursor{Order: eventagg.ByArrival, Pos: t.LastSeq}, err
+}
+
 // Stats implements eventagg.Store: one row, whatever the number of topics.
 func (s *Store) Stats(ctx context.Context) (eventagg.Stats, error) {
 	var st eventagg.Stats

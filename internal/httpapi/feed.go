@@ -1,0 +1,254 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/eventagg/eventagg"
+)
+
+// Feed defaults. A live subscriber reads from the feed's ring of recent
+// events; one that falls more than the ring behind reads the store at its
+// own pace until it has caught up.
+const (
+	DefaultRingEvents = 1 << 16
+	DefaultRingBytes  = 32 << 20
+	// DefaultCatchUpReads: one store read at a time for all the streams
+	// that are behind, whatever their number (on two cores, more would
+	// take the writer's).
+	DefaultCatchUpReads = 1
+	// feedPage is how many events one store read of the feed takes.
+	feedPage = 1000
+)
+
+// feed follows the store's all-topics stream once for every subscriber:
+// after each commit (this replica's, or another's NOTIFY) it reads the new
+// events, encodes each once, and keeps them in a bounded ring that the live
+// streams copy from. It runs while any stream is open: the first starts it
+// at the store's end, in one probe, and the last stops it.
+type feed struct {
+	store    eventagg.Store
+	notifier Notifier
+	poll     time.Duration
+	logger   *slog.Logger
+	maxN     int
+	maxBytes int
+
+	mu    sync.RWMutex
+	ring  []entry       // ring[head:] are the events, oldest first, in the store's all-topics order
+	head  int           // entries before it were dropped
+	bytes int           // size of ring[head:]
+	start int64         // the ring holds every event after this position, up to end
+	end   int64         // position of the newest event read
+	wake  chan struct{} // closed and replaced when events arrive
+	users int           // open streams
+	stop  context.CancelFunc
+	gen   int64 // counts the follower's runs: a position from another run means nothing
+
+	fromRing, fromStore atomic.Int64 // events delivered, for metrics
+}
+
+// entry is one committed event, encoded once: data is its JSON, gid and
+// tid the SSE ids of an all-topics and of a one-topic stream.
+type entry struct {
+	pos      int64
+	topic    string
+	seq      int64
+	gid, tid string
+	data     []byte
+}
+
+func (e *entry) size() int { return len(e.data) + len(e.gid) + len(e.tid) + len(e.topic) + 64 }
+
+func newFeed(store eventagg.Store, notifier Notifier, poll time.Duration, maxN, maxBytes int, logger *slog.Logger) *feed {
+	return &feed{store: store, notifier: notifier, poll: poll, maxN: maxN, maxBytes: maxBytes, logger: logger,
+		wake: make(chan struct{})}
+}
+
+// join registers a stream; the first starts the follower at the store's
+// end. It returns the run the stream belongs to.
+func (f *feed) join(ctx context.Context) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.users++
+	if f.stop != nil {
+		return f.gen, nil
+	}
+	end, err := f.store.End(ctx, "")
+	if err != nil {
+		f.users--
+		return 0, err
+	}
+	f.gen++
+	f.ring, f.head, f.bytes = f.ring[:0], 0, 0
+	f.start, f.end = end.Pos, end.Pos
+	fctx, cancel := context.WithCancel(context.Background())
+	f.stop = cancel
+	go f.follow(fctx, f.gen, end)
+	return f.gen, nil
+}
+
+// leave unregisters a stream; the last stops the follower.
+func (f *feed) leave() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.users--
+	if f.users == 0 && f.stop != nil {
+		f.stop()
+		f.stop = nil
+	}
+}
+
+// follow reads the store after each commit until ctx ends.
+func (f *feed) follow(ctx context.Context, gen int64, after eventagg.Cursor) {
+	poll := time.NewTimer(f.poll)
+	defer poll.Stop()
+	for {
+		var changed <-chan struct{}
+		if f.notifier != nil {
+			changed = f.notifier.Committed()
+		}
+		page, err := f.store.Events(ctx, eventagg.EventQuery{Order: eventagg.ByArrival, After: after, Limit: feedPage})
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			f.logger.Warn("subscribe: the feed could not read; trying again", "err", err)
+		} else if len(page.Events) > 0 {
+			f.add(gen, page.Events)
+			after = page.Last
+			if !page.Next.IsZero() {
+				continue
+			}
+		}
+		poll.Reset(f.poll)
+		select {
+		case <-changed:
+		case <-poll.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// add encodes events and appends them to the ring, dropping the oldest
+// beyond its bounds, and wakes the streams.
+func (f *feed) add(gen int64, events []eventagg.StoredEvent) {
+	fresh := make([]entry, 0, len(events))
+	for _, e := range events {
+		data, err := json.Marshal(e)
+		if err != nil {
+			continue // a StoredEvent always encodes; a payload is valid JSON
+		}
+		fresh = append(fresh, entry{pos: e.Position, topic: e.Topic, seq: e.Seq, data: data,
+			gid: eventagg.Cursor{Order: eventagg.ByArrival, Global: true, Pos: e.Position}.String(),
+			tid: eventagg.Cursor{Order: eventagg.ByArrival, Pos: e.Seq}.String()})
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if gen != f.gen {
+		return // stopped, and perhaps restarted elsewhere in the stream
+	}
+	for i := range fresh {
+		f.ring = append(f.ring, fresh[i])
+		f.bytes += fresh[i].size()
+	}
+	f.end = events[len(events)-1].Position
+	// Drop from the front; compact when the dead prefix is as long as
+	// what stays, so appends stay amortised O(1).
+	for len(f.ring)-f.head > f.maxN || (f.bytes > f.maxBytes && len(f.ring)-f.head > 1) {
+		f.bytes -= f.ring[f.head].size()
+		f.start = f.ring[f.head].pos
+		f.ring[f.head] = entry{}
+		f.head++
+	}
+	if f.head > len(f.ring)/2 {
+		f.ring = append(f.ring[:0], f.ring[f.head:]...)
+		f.head = 0
+	}
+	close(f.wake)
+	f.wake = make(chan struct{})
+}
+
+// waiter returns a channel closed when events arrive after now.
+func (f *feed) waiter() <-chan struct{} {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.wake
+}
+
+// mark is where a stream that has just caught up with the store may join
+// the ring: the newest position the feed has read. Taken before that last
+// store read, every event the read did not see is after it.
+func (f *feed) mark() int64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.end
+}
+
+// live is a stream that reads from the ring: pos is the ring position it
+// has passed; a one-topic stream also keeps the seq it has delivered.
+type live struct {
+	gen   int64
+	topic string // "" for all topics
+	pos   int64
+	seq   int64
+}
+
+// collect appends to buf the SSE frames of the events after l.pos that l
+// wants, up to about max bytes, and moves l on. It reports false when the
+// ring cannot serve l: the events after l.pos were dropped, the feed
+// restarted, or a one-topic stream would skip a seq (another replica's
+// commit that the all-topics order put before the feed's position); the
+// stream then reads the store.
+func (f *feed) collect(l *live, buf *bytes.Buffer, max int) (n int, ok bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if l.gen != f.gen || l.pos < f.start {
+		return 0, false
+	}
+	ring := f.ring[f.head:]
+	i := sort.Search(len(ring), func(i int) bool { return ring[i].pos > l.pos })
+	for ; i < len(ring) && buf.Len() < max; i++ {
+		e := &ring[i]
+		l.pos = e.pos
+		if l.topic == "" {
+			writeFrame(buf, e.gid, e.data)
+			n++
+			continue
+		}
+		if e.topic != l.topic || e.seq <= l.seq {
+			continue
+		}
+		if e.seq != l.seq+1 {
+			return n, false
+		}
+		writeFrame(buf, e.tid, e.data)
+		l.seq = e.seq
+		n++
+	}
+	return n, true
+}
+
+// lag is how many events of the ring are after pos.
+func (f *feed) lag(pos int64) int64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	ring := f.ring[f.head:]
+	i := sort.Search(len(ring), func(i int) bool { return ring[i].pos > pos })
+	return int64(len(ring) - i)
+}
+
+func writeFrame(buf *bytes.Buffer, id string, data []byte) {
+	buf.WriteString("id: ")
+	buf.WriteString(id)
+	buf.WriteString("\ndata: ")
+	buf.Write(data)
+	buf.WriteString("\n\n")
+}
