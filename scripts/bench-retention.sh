@@ -5,8 +5,9 @@
 # without retention and one on a filled store with --retention 1s, which
 # finds the whole fill expired at start and purges it while the same load
 # runs (eventagg bench, batches of 100 from 8 publishers, random ids, 20%
-# repeats). Prints events/s, p99, how many events the purge removed during
-# the run, and the size after (SQLite: the file; PostgreSQL: the events
+# repeats). Prints events/s, p99, how many events the consumer had still to
+# process at the start (only processed events expire), how many the purge
+# removed during the run, and the size after (SQLite: the file; PostgreSQL: the events
 # table with its indexes). SQLite fills once and copies the file; each
 # PostgreSQL run fills a schema of its own.
 #
@@ -40,8 +41,8 @@ run() {
     flags=(--db "$work/run.db")
   fi
   if [ "$kind" = retention ]; then start "${flags[@]}" --retention 1s; else start "${flags[@]}"; fi
-  local before after out eps p99
-  before=$(stat_of expired)
+  local before after out eps p99 pending
+  before=$(stat_of expired) pending=$(stat_of pending)
   out=$(load --events "$events" --batch 100 --concurrency 8 --id random --duplicate-rate 0.2)
   after=$(stat_of expired)
   stop
@@ -53,7 +54,7 @@ run() {
   else
     size=$(stat -c %s "$work/run.db")
   fi
-  printf '| %s | %s | %s | %.0f | %s | %s | %s MB |\n' "$store" "$round" "$kind" "$eps" "$p99" "$(( after - before ))" "$(( size / 1000000 ))"
+  printf '| %s | %s | %s | %.0f | %s | %s | %s | %s MB |\n' "$store" "$round" "$kind" "$eps" "$p99" "$pending" "$(( after - before ))" "$(( size / 1000000 ))"
 }
 
 for store in $stores; do
@@ -68,8 +69,8 @@ done
 
 echo "\`eventagg bench --events $events --batch 100 --concurrency 8 --id random\` on a store filled with $fill events:"
 echo
-echo '| store | round | server | events/s | p99 ms | expired during the run | size after |'
-echo '|---|---|---|---|---|---|---|'
+echo '| store | round | server | events/s | p99 ms | unprocessed at start | expired during the run | size after |'
+echo '|---|---|---|---|---|---|---|---|'
 for store in $stores; do
   for round in $(seq 1 "$rounds"); do
     for kind in plain retention; do

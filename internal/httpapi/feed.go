@@ -3,7 +3,6 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"sort"
 	"sync"
@@ -141,12 +140,9 @@ func (f *feed) follow(ctx context.Context, gen int64, after eventagg.Cursor) {
 // beyond its bounds, and wakes the streams.
 func (f *feed) add(gen int64, events []eventagg.StoredEvent) {
 	fresh := make([]entry, 0, len(events))
-	for _, e := range events {
-		data, err := json.Marshal(e)
-		if err != nil {
-			continue // a StoredEvent always encodes; a payload is valid JSON
-		}
-		fresh = append(fresh, entry{pos: e.Position, topic: e.Topic, seq: e.Seq, data: data,
+	for i := range events {
+		e := &events[i]
+		fresh = append(fresh, entry{pos: e.Position, topic: e.Topic, seq: e.Seq, data: e.AppendJSON(nil),
 			gid: eventagg.Cursor{Order: eventagg.ByArrival, Global: true, Pos: e.Position}.String(),
 			tid: eventagg.Cursor{Order: eventagg.ByArrival, Pos: e.Seq}.String()})
 	}

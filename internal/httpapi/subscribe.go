@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -196,12 +195,11 @@ func (s *Server) readStore(r *http.Request, st *stream, buf *bytes.Buffer) (more
 		// a comment (every SSE reader ignores it) says so.
 		fmt.Fprintf(buf, ": skipped %d expired events (--retention)\n\n", page.Skipped)
 	}
-	for _, e := range page.Events {
-		data, err := json.Marshal(e)
-		if err != nil {
-			return false, err
-		}
-		writeFrame(buf, st.q.CursorAfter(e).String(), data)
+	var data []byte
+	for i := range page.Events {
+		e := &page.Events[i]
+		data = e.AppendJSON(data[:0])
+		writeFrame(buf, st.q.CursorAfter(*e).String(), data)
 		st.stored(e.Position)
 	}
 	s.feed.fromStore.Add(int64(len(page.Events)))
