@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -230,4 +231,71 @@ func TestNotifyReachesOtherReplica(t *testing.T) {
 		}
 	}
 	t.Fatalf("%d of %d events reached the other replica: %v", next-1, n, sc.Err())
+}
+
+// TestPostgresReplicaFeedsItsSubscribers: a stream on one replica gets,
+// from that replica's own ring, what is published on the other (its feed
+// wakes on the other's NOTIFY), in seq order, each event once.
+func TestPostgresReplicaFeedsItsSubscribers(t *testing.T) {
+	dbURL := pgtest.FreshSchema(t)
+	var svcs []*service
+	for i := 0; i < 2; i++ {
+		svc, err := startService(context.Background(), serveConfig{addr: "127.0.0.1:0", store: dbURL, maxBody: 1 << 20, maxEvents: 1000, maxQueued: 10000, maxSubscribers: 10},
+			slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer svc.stop(10 * time.Second)
+		svcs = append(svcs, svc)
+	}
+	publishLines(t, svcs[0].URL(), line("pg", "before"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", svcs[1].URL()+"/subscribe?topic=pg&from=end", nil)
+	resp, err := httpc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() && sc.Text() != ": subscribed" {
+	}
+	var got []string
+	for i := 0; i < 5; i++ {
+		publishLines(t, svcs[0].URL(), line("pg", fmt.Sprint("e", i)))
+	}
+	for len(got) < 5 && sc.Scan() {
+		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			var e struct {
+				EventID string `json:"event_id"`
+				Seq     int64  `json:"seq"`
+			}
+			if err := json.Unmarshal([]byte(data), &e); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, fmt.Sprint(e.EventID, ":", e.Seq))
+		}
+	}
+	if fmt.Sprint(got) != "[e0:2 e1:3 e2:4 e3:5 e4:6]" {
+		t.Fatalf("the stream on the other replica got %v", got)
+	}
+	m, err := httpc.Get(svcs[1].URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(m.Body)
+	m.Body.Close()
+	if !strings.Contains(string(body), `eventagg_subscriber_deliveries_total{from="ring"} 5`) {
+		t.Fatalf("the events did not come from the replica's ring:\n%s", grepLines(string(body), "eventagg_subscriber"))
+	}
+}
+
+func grepLines(text, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
