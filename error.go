@@ -14,6 +14,7 @@ const (
 	EUNSUPPORTED   = "unsupported"   // the body's content type is not one we read
 	EUNAVAILABLE   = "unavailable"   // overloaded or store down: retry later
 	ENOTFOUND      = "not_found"     // what was asked for does not exist
+	EFORBIDDEN     = "forbidden"     // the API key may not do this (or not to this topic)
 	EINTERNAL      = "internal"      // a bug or an unexpected failure
 )
 

@@ -79,6 +79,8 @@ func codeOf(status int) string {
 		return "unsupported"
 	case http.StatusNotFound:
 		return "not_found"
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return "forbidden"
 	case http.StatusServiceUnavailable, http.StatusTooManyRequests, http.StatusBadGateway, http.StatusGatewayTimeout:
 		return "unavailable"
 	}

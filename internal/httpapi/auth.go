@@ -30,11 +30,14 @@ type Auth struct {
 type authKey struct {
 	digest [sha256.Size]byte
 	rights []Right
+	scope  Scope // nil: every topic
 }
 
 // ParseAuth reads an auth file: one key per line, then its rights separated
-// by commas ("k3y publish,read"); blank lines and # comments are skipped.
-// Errors name the line.
+// by commas ("k3y publish,read"), then optionally the topics it is limited
+// to, comma-separated names or prefixes ending in * ("k3y read
+// orders.*,billing.eu"); blank lines and # comments are skipped. Errors
+// name the line.
 func ParseAuth(r io.Reader) (*Auth, error) {
 	a := &Auth{}
 	sc := bufio.NewScanner(r)
@@ -44,8 +47,8 @@ func ParseAuth(r io.Reader) (*Auth, error) {
 			continue
 		}
 		fields := strings.Fields(line)
-		if len(fields) != 2 {
-			return nil, fmt.Errorf("line %d: want \"KEY RIGHTS\" (rights: publish, read, admin, comma-separated)", n)
+		if len(fields) != 2 && len(fields) != 3 {
+			return nil, fmt.Errorf("line %d: want \"KEY RIGHTS [TOPICS]\" (rights: publish, read, admin; topics: names or prefixes ending in *; both comma-separated)", n)
 		}
 		if len(fields[0]) < 16 {
 			return nil, fmt.Errorf("line %d: key shorter than 16 characters", n)
@@ -59,6 +62,12 @@ func ParseAuth(r io.Reader) (*Auth, error) {
 				return nil, fmt.Errorf("line %d: unknown right %q (publish, read, admin)", n, r)
 			}
 		}
+		if len(fields) == 3 {
+			var err error
+			if k.scope, err = parseScope(fields[2]); err != nil {
+				return nil, fmt.Errorf("line %d: %v", n, err)
+			}
+		}
 		a.keys = append(a.keys, k)
 	}
 	if err := sc.Err(); err != nil {
@@ -70,15 +79,15 @@ func ParseAuth(r io.Reader) (*Auth, error) {
 	return a, nil
 }
 
-// rightsOf returns the rights of key and whether it is known. It looks at
+// lookup returns the entry of key and whether it is known. It looks at
 // every key whatever it finds, so the time taken says nothing.
-func (a *Auth) rightsOf(key string) ([]Right, bool) {
+func (a *Auth) lookup(key string) (authKey, bool) {
 	d := sha256.Sum256([]byte(key))
-	var found []Right
+	var found authKey
 	ok := false
 	for _, k := range a.keys {
 		if subtle.ConstantTimeCompare(d[:], k.digest[:]) == 1 {
-			found, ok = k.rights, true
+			found, ok = k, true
 		}
 	}
 	return found, ok
@@ -100,20 +109,21 @@ func keyOf(r *http.Request) string {
 }
 
 // authorize lets a request through when no keys are configured, the route
-// is open, or its key has the right (admin has every right). Otherwise: 401
-// without a known key, 403 with a key that lacks the right.
+// is open, or its key has the right (admin has every right); the handler
+// then finds the key's topics with scopeOf. Otherwise: 401 without a known
+// key, 403 with a key that lacks the right.
 func (s *Server) authorize(right Right, next http.Handler) http.Handler {
 	if s.cfg.Auth == nil || right == "" {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rights, ok := s.cfg.Auth.rightsOf(keyOf(r))
+		k, ok := s.cfg.Auth.lookup(keyOf(r))
 		switch {
 		case !ok:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="eventagg"`)
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "auth: missing or unknown API key"})
-		case slices.Contains(rights, right) || slices.Contains(rights, RightAdmin):
-			next.ServeHTTP(w, r)
+		case slices.Contains(k.rights, right) || slices.Contains(k.rights, RightAdmin):
+			next.ServeHTTP(w, withScope(r, k.scope))
 		default:
 			writeJSON(w, http.StatusForbidden, map[string]string{"error": fmt.Sprintf("auth: this key lacks the %q right", right)})
 		}

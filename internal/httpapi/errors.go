@@ -17,6 +17,7 @@ var statusOf = map[string]int{
 	eventagg.EUNSUPPORTED:   http.StatusUnsupportedMediaType,
 	eventagg.EUNAVAILABLE:   http.StatusServiceUnavailable,
 	eventagg.ENOTFOUND:      http.StatusNotFound,
+	eventagg.EFORBIDDEN:     http.StatusForbidden,
 	eventagg.EINTERNAL:      http.StatusInternalServerError,
 }
 

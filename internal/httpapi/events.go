@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/eventagg/eventagg"
@@ -22,6 +23,9 @@ type eventsResponse struct {
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	q, err := parseEventQuery(r)
 	if err == nil {
+		err = checkScope(r, q.Topic)
+	}
+	if err == nil {
 		err = s.startAt(r, &q, r.URL.Query().Get("from"))
 	}
 	if err != nil {
@@ -38,6 +42,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// A scoped key's listing of all topics holds only its topics; a page
+	// may then be short, or empty with a next.
+	page.Events = slices.DeleteFunc(page.Events, func(e eventagg.StoredEvent) bool { return !scopeOf(r).Allows(e.Topic) })
 	writeJSON(w, http.StatusOK, eventsResponse{Events: page.Events, Count: len(page.Events), Next: page.Next.String(), Last: page.Last.String(), Skipped: page.Skipped})
 }
 

@@ -193,6 +193,7 @@ func (f *feed) mark() int64 {
 type live struct {
 	gen   int64
 	topic string // "" for all topics
+	scope Scope  // of an all-topics stream: the topics its key may read
 	pos   int64
 	seq   int64
 }
@@ -215,8 +216,10 @@ func (f *feed) collect(l *live, buf *bytes.Buffer, max int) (n int, ok bool) {
 		e := &ring[i]
 		l.pos = e.pos
 		if l.topic == "" {
-			writeFrame(buf, e.gid, e.data)
-			n++
+			if l.scope.Allows(e.topic) {
+				writeFrame(buf, e.gid, e.data)
+				n++
+			}
 			continue
 		}
 		if e.topic != l.topic || e.seq <= l.seq {

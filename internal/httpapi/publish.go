@@ -30,12 +30,16 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 	verdicts := make([]verdict, len(b.items))
 	events := make([]eventagg.Event, 0, len(b.items))
 	rejected := 0
+	scope := scopeOf(r)
 	for i := range b.items {
 		it := &b.items[i]
 		err := it.err
 		if err == nil {
 			var e eventagg.Event
-			if e, err = it.in.ValidateWithin(s.cfg.Payload); err == nil {
+			if e, err = it.in.ValidateWithin(s.cfg.Payload); err == nil && !scope.Allows(e.Topic) {
+				err = scope.outside(e.Topic)
+			}
+			if err == nil {
 				events = append(events, e)
 				continue
 			}
@@ -43,7 +47,10 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 		if b.single {
 			s.cfg.Observer.Event(it.in.Topic, eventagg.Rejected, eventagg.ErrorMessage(err))
 			s.countRejected(r, 1)
-			s.writeError(w, r, unprocessable(err))
+			if eventagg.ErrorCode(err) != eventagg.EFORBIDDEN {
+				err = unprocessable(err)
+			}
+			s.writeError(w, r, err)
 			return
 		}
 		verdicts[i] = verdict{status: eventagg.Rejected, err: eventagg.ErrorMessage(err)}

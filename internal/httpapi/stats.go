@@ -95,20 +95,29 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 		Throughput: rate, LatencyMS: latencyMS{P50: ms(p50), P99: ms(p99)},
 		QueueDepth: s.cfg.Queue.Queued(), Subscribers: s.Subscribers(), Store: s.cfg.StoreName,
 	}
+	// A scoped key sees only its topics here (the counters above are the
+	// whole service's).
+	scope := scopeOf(r)
 	names := 0
 	for i, t := range topics {
 		if names += len(t.Topic); i == StatsTopicNames || names > listBytes {
 			resp.TopicsTruncated = true
 			break
 		}
+		if !scope.Allows(t.Topic) {
+			continue
+		}
 		resp.Topics = append(resp.Topics, t.Topic)
 		if i < StatsPerTopic {
 			resp.PerTopic = append(resp.PerTopic, newTopicStats(t))
 		}
 	}
-	resp.PerTopicTrunc = len(resp.PerTopic) < len(topics)
+	resp.PerTopicTrunc = len(topics) > StatsPerTopic
 	resp.ActiveTopics = make([]activeStat, 0, StatsActive)
 	for _, a := range s.active.top(now, StatsActive) {
+		if !scope.Allows(a.Topic) {
+			continue
+		}
 		t, err := s.cfg.Store.Topic(r.Context(), a.Topic)
 		if eventagg.ErrorCode(err) == eventagg.ENOTFOUND {
 			continue // its events were not stored (a failed commit)

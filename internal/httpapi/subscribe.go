@@ -61,6 +61,9 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	// tail and from=end start near or at the end; a browser reconnecting
 	// with Last-Event-ID resends the same URL, and then the resume point
 	// wins.
+	if err == nil {
+		err = checkScope(r, q.Topic)
+	}
 	if err == nil && v.Has("tail") && !resumed {
 		err = s.tailCursor(r, &q, v.Get("tail"))
 	}
@@ -135,7 +138,7 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 			}
 			// Caught up: from here the ring has every event the read
 			// did not see (see mark).
-			l = &live{gen: gen, topic: st.q.Topic, pos: mark, seq: st.q.After.Pos}
+			l = &live{gen: gen, topic: st.q.Topic, scope: scopeOf(r), pos: mark, seq: st.q.After.Pos}
 			if st.q.Topic == "" {
 				l.pos = st.q.After.Pos
 			}
@@ -198,6 +201,9 @@ func (s *Server) readStore(r *http.Request, st *stream, buf *bytes.Buffer) (more
 	var data []byte
 	for i := range page.Events {
 		e := &page.Events[i]
+		if !scopeOf(r).Allows(e.Topic) {
+			continue // a scoped key's stream of all topics holds only its topics
+		}
 		data = e.AppendJSON(data[:0])
 		writeFrame(buf, st.q.CursorAfter(*e).String(), data)
 		st.stored(e.Position)
