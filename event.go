@@ -50,8 +50,13 @@ const (
 )
 
 // Appended is what the store reports for one event of an append: the seq it
-// has in its topic, and whether it was already there.
+// has in its topic, and whether it was already there. A store that knows
+// them at once also gives a new event's all-topics position and commit
+// time (else they are zero), so a reader of recent commits need not read
+// them back.
 type Appended struct {
-	Seq       int64
-	Duplicate bool
+	Seq        int64
+	Duplicate  bool
+	Position   int64
+	ReceivedAt time.Time
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -235,7 +236,9 @@ func TestNotifyReachesOtherReplica(t *testing.T) {
 
 // TestPostgresReplicaFeedsItsSubscribers: a stream on one replica gets,
 // from that replica's own ring, what is published on the other (its feed
-// wakes on the other's NOTIFY), in seq order, each event once.
+// wakes on the other's NOTIFY), in seq order, each event once. The first
+// event may come from the store (the stream may still be reading it when
+// it commits); once the client has it, the stream is on the ring.
 func TestPostgresReplicaFeedsItsSubscribers(t *testing.T) {
 	dbURL := pgtest.FreshSchema(t)
 	var svcs []*service
@@ -261,9 +264,7 @@ func TestPostgresReplicaFeedsItsSubscribers(t *testing.T) {
 	for sc.Scan() && sc.Text() != ": subscribed" {
 	}
 	var got []string
-	for i := 0; i < 5; i++ {
-		publishLines(t, svcs[0].URL(), line("pg", fmt.Sprint("e", i)))
-	}
+	publishLines(t, svcs[0].URL(), line("pg", "e0"))
 	for len(got) < 5 && sc.Scan() {
 		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
 			var e struct {
@@ -274,6 +275,11 @@ func TestPostgresReplicaFeedsItsSubscribers(t *testing.T) {
 				t.Fatal(err)
 			}
 			got = append(got, fmt.Sprint(e.EventID, ":", e.Seq))
+			if len(got) == 1 {
+				for i := 1; i < 5; i++ {
+					publishLines(t, svcs[0].URL(), line("pg", fmt.Sprint("e", i)))
+				}
+			}
 		}
 	}
 	if fmt.Sprint(got) != "[e0:2 e1:3 e2:4 e3:5 e4:6]" {
@@ -285,8 +291,9 @@ func TestPostgresReplicaFeedsItsSubscribers(t *testing.T) {
 	}
 	body, _ := io.ReadAll(m.Body)
 	m.Body.Close()
-	if !strings.Contains(string(body), `eventagg_subscriber_deliveries_total{from="ring"} 5`) {
-		t.Fatalf("the events did not come from the replica's ring:\n%s", grepLines(string(body), "eventagg_subscriber"))
+	fromRing := regexp.MustCompile(`(?m)^eventagg_subscriber_deliveries_total\{from="ring"\} ([0-9]+)$`).FindStringSubmatch(string(body))
+	if fromRing == nil || (fromRing[1] != "4" && fromRing[1] != "5") {
+		t.Fatalf("the events did not come from the replica's ring (%d):\n%s", m.StatusCode, grepLines(string(body), "eventagg_subscriber"))
 	}
 }
 

@@ -205,7 +205,8 @@ func startService(ctx context.Context, c serveConfig, logger *slog.Logger) (*ser
 		Store: store, Subscribers: func() int { return api.Subscribers() },
 		Fanout: func() (int64, int64, int64) { f := api.Fanout(); return f.FromRing, f.FromStore, f.MaxLag },
 	})
-	pipe := pipeline.Start(store, pipeline.Config{MaxQueued: c.maxQueued, OnCommit: m.Commit}, logger)
+	pipe := pipeline.Start(store, pipeline.Config{MaxQueued: c.maxQueued, OnCommit: m.Commit,
+		OnAppend: func(events []eventagg.Event, out []eventagg.Appended) { api.Appended(events, out) }}, logger)
 	m.SetQueue(pipe.Queued)
 	api = httpapi.New(httpapi.Config{
 		Ingester: pipe, Store: store, Queue: pipe, Notifier: pipe, Logger: logger,

@@ -2,13 +2,16 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/eventagg/eventagg"
 	"github.com/eventagg/eventagg/internal/httpapi"
@@ -135,7 +138,8 @@ func TestStartAtTheEndReadsNoHistory(t *testing.T) {
 			t.Fatalf("%d stored: the stream from the end got %v", stored, got)
 		}
 		one.next(1)
-		// The feed reads the new event once; nothing else was read.
+		// At most the new event was read (the feed takes it from the
+		// writer); nothing stored before.
 		if read := counting.rows.Load() - before; read > 2 {
 			t.Fatalf("%d stored: starting at the end read %d events", stored, read)
 		}
@@ -171,5 +175,40 @@ func TestSlowSubscriberFallsBackToTheStore(t *testing.T) {
 	}
 	if f := a.api.Fanout(); f.FromStore < 1000 {
 		t.Fatalf("the slow stream did not read the store: %+v", f)
+	}
+}
+
+// TestFeedSendsWhatTheStoreHolds: events a live stream gets from the feed
+// (taken from the writer, not read back) are field for field what a
+// listing reads from the store, received_at and all.
+func TestFeedSendsWhatTheStoreHolds(t *testing.T) {
+	a := newApp(t, httpapi.Config{})
+	live := a.subscribe("from=end", "")
+	var events []string
+	for i := 0; i < 50; i++ {
+		events = append(events, fmt.Sprintf(`{"topic":"t%d","event_id":"e%d","timestamp":"2026-11-24T10:00:0%d.123456Z","source":"s \"%d\"","payload":{ "i" : %d,
+			"s": "<%d>" }}`, i%3, i, i%10, i, i, i))
+	}
+	a.publishOK(arr(events[:20]...))
+	a.publishOK(arr(append(events[20:], events[:5]...)...))
+	var got []map[string]any
+	timer := time.AfterFunc(20*time.Second, live.cancel)
+	defer timer.Stop()
+	for len(got) < 50 && live.sc.Scan() {
+		if data, ok := strings.CutPrefix(live.sc.Text(), "data: "); ok {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(data), &m); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, m)
+		}
+	}
+	var page struct{ Events []map[string]any }
+	a.get("/events?limit=100").decode(t, &page)
+	if len(got) != 50 || !reflect.DeepEqual(got, page.Events) {
+		t.Fatalf("the stream's %d events differ from the listing's %d:\n%v\n%v", len(got), len(page.Events), got[:min(2, len(got))], page.Events[:min(2, len(page.Events))])
+	}
+	if f := a.api.Fanout(); f.FromRing != 50 {
+		t.Fatalf("not all from the ring: %+v", f)
 	}
 }

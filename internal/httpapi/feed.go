@@ -39,16 +39,18 @@ type feed struct {
 	maxN     int
 	maxBytes int
 
-	mu    sync.RWMutex
-	ring  []entry       // ring[head:] are the events, oldest first, in the store's all-topics order
-	head  int           // entries before it were dropped
-	bytes int           // size of ring[head:]
-	start int64         // the ring holds every event after this position, up to end
-	end   int64         // position of the newest event read
-	wake  chan struct{} // closed and replaced when events arrive
-	users int           // open streams
-	stop  context.CancelFunc
-	gen   int64 // counts the follower's runs: a position from another run means nothing
+	mu      sync.RWMutex
+	ring    []entry                     // ring[head:] are the events, oldest first, in the store's all-topics order
+	head    int                         // entries before it were dropped
+	bytes   int                         // size of ring[head:]
+	start   int64                       // the ring holds every event after this position, up to end
+	end     int64                       // position of the newest event read
+	wake    chan struct{}               // closed and replaced when events arrive
+	users   int                         // open streams
+	running atomic.Bool                 // a follower runs (push reads it without the lock)
+	pushed  chan []eventagg.StoredEvent // groups this replica's writer committed
+	stop    context.CancelFunc
+	gen     int64 // counts the follower's runs: a position from another run means nothing
 
 	fromRing, fromStore atomic.Int64 // events delivered, for metrics
 }
@@ -67,7 +69,7 @@ func (e *entry) size() int { return len(e.data) + len(e.gid) + len(e.tid) + len(
 
 func newFeed(store eventagg.Store, notifier Notifier, poll time.Duration, maxN, maxBytes int, logger *slog.Logger) *feed {
 	return &feed{store: store, notifier: notifier, poll: poll, maxN: maxN, maxBytes: maxBytes, logger: logger,
-		wake: make(chan struct{})}
+		wake: make(chan struct{}), pushed: make(chan []eventagg.StoredEvent, 64)}
 }
 
 // join registers a stream; the first starts the follower at the store's
@@ -89,7 +91,8 @@ func (f *feed) join(ctx context.Context) (int64, error) {
 	f.start, f.end = end.Pos, end.Pos
 	fctx, cancel := context.WithCancel(context.Background())
 	f.stop = cancel
-	go f.follow(fctx, f.gen, end)
+	f.running.Store(true)
+	go f.follow(fctx, f.gen)
 	return f.gen, nil
 }
 
@@ -101,35 +104,45 @@ func (f *feed) leave() {
 	if f.users == 0 && f.stop != nil {
 		f.stop()
 		f.stop = nil
+		f.running.Store(false)
 	}
 }
 
-// follow reads the store after each commit until ctx ends.
-func (f *feed) follow(ctx context.Context, gen int64, after eventagg.Cursor) {
+// follow reads the store after each commit until ctx ends, from the
+// newest position the feed has (push may have moved it: then the read
+// finds nothing).
+func (f *feed) follow(ctx context.Context, gen int64) {
 	poll := time.NewTimer(f.poll)
 	defer poll.Stop()
+	read := true
 	for {
 		var changed <-chan struct{}
 		if f.notifier != nil {
 			changed = f.notifier.Committed()
 		}
-		page, err := f.store.Events(ctx, eventagg.EventQuery{Order: eventagg.ByArrival, After: after, Limit: feedPage})
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			f.logger.Warn("subscribe: the feed could not read; trying again", "err", err)
-		} else if len(page.Events) > 0 {
-			f.add(gen, page.Events)
-			after = page.Last
-			if !page.Next.IsZero() {
-				continue
+		after := eventagg.Cursor{Order: eventagg.ByArrival, Global: true, Pos: f.mark()}
+		if read {
+			page, err := f.store.Events(ctx, eventagg.EventQuery{Order: eventagg.ByArrival, After: after, Limit: feedPage})
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				f.logger.Warn("subscribe: the feed could not read; trying again", "err", err)
+			} else if len(page.Events) > 0 {
+				f.add(gen, page.Events)
+				if !page.Next.IsZero() {
+					continue
+				}
 			}
 		}
 		poll.Reset(f.poll)
 		select {
 		case <-changed:
+			read = !f.takePushed(gen, nil)
+		case group := <-f.pushed:
+			read = !f.takePushed(gen, group)
 		case <-poll.C:
+			read = true
 		case <-ctx.Done():
 			return
 		}
@@ -141,21 +154,100 @@ func (f *feed) follow(ctx context.Context, gen int64, after eventagg.Cursor) {
 func (f *feed) add(gen int64, events []eventagg.StoredEvent) {
 	fresh := make([]entry, 0, len(events))
 	for i := range events {
-		e := &events[i]
-		fresh = append(fresh, entry{pos: e.Position, topic: e.Topic, seq: e.Seq, data: e.AppendJSON(nil),
-			gid: eventagg.Cursor{Order: eventagg.ByArrival, Global: true, Pos: e.Position}.String(),
-			tid: eventagg.Cursor{Order: eventagg.ByArrival, Pos: e.Seq}.String()})
+		fresh = append(fresh, newEntry(&events[i]))
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if gen != f.gen {
 		return // stopped, and perhaps restarted elsewhere in the stream
 	}
+	f.appendLocked(fresh)
+}
+
+// push hands the feed a group this replica's writer has just committed,
+// before the commit is announced: the follower then takes the events from
+// memory instead of reading them back. It never blocks the writer: when the
+// follower is behind, or stopped, the group is dropped and the follower
+// reads it from the store.
+func (f *feed) push(events []eventagg.Event, out []eventagg.Appended) {
+	if !f.running.Load() {
+		return
+	}
+	var group []eventagg.StoredEvent
+	for i := range events {
+		if a := out[i]; !a.Duplicate && a.Position != 0 {
+			group = append(group, eventagg.StoredEvent{Event: events[i], Seq: a.Seq, ReceivedAt: a.ReceivedAt, Position: a.Position})
+		}
+	}
+	if len(group) == 0 {
+		return
+	}
+	select {
+	case f.pushed <- group:
+	default:
+	}
+}
+
+// takePushed adds the groups pushed so far and reports whether they cover
+// what was committed: each follows the feed's newest position without a gap
+// (on SQLite a new event's id is the largest plus one). When none was
+// pushed (another replica's commit, or a store that gives no positions) or
+// one does not follow, the follower must read the store.
+func (f *feed) takePushed(gen int64, group []eventagg.StoredEvent) bool {
+	took := false
+	for {
+		if group == nil {
+			select {
+			case group = <-f.pushed:
+			default:
+				return took
+			}
+		}
+		fresh := make([]entry, 0, len(group))
+		for i := range group {
+			fresh = append(fresh, newEntry(&group[i]))
+		}
+		group = nil
+		f.mu.Lock()
+		for len(fresh) > 0 && fresh[0].pos <= f.end {
+			fresh = fresh[1:] // the follower read them first
+		}
+		follows := gen == f.gen
+		for i := range fresh {
+			follows = follows && fresh[i].pos == f.end+1+int64(i)
+		}
+		if follows {
+			f.appendLocked(fresh)
+		}
+		f.mu.Unlock()
+		if !follows {
+			return false
+		}
+		took = true
+	}
+}
+
+func newEntry(e *eventagg.StoredEvent) entry {
+	return entry{pos: e.Position, topic: e.Topic, seq: e.Seq, data: e.AppendJSON(nil),
+		gid: eventagg.Cursor{Order: eventagg.ByArrival, Global: true, Pos: e.Position}.String(),
+		tid: eventagg.Cursor{Order: eventagg.ByArrival, Pos: e.Seq}.String()}
+}
+
+// appendLocked appends entries after the newest (skipping any a push or
+// an earlier read already gave), drops the oldest beyond the ring's
+// bounds, and wakes the streams. f.mu is held.
+func (f *feed) appendLocked(fresh []entry) {
+	for len(fresh) > 0 && fresh[0].pos <= f.end {
+		fresh = fresh[1:]
+	}
+	if len(fresh) == 0 {
+		return
+	}
 	for i := range fresh {
 		f.ring = append(f.ring, fresh[i])
 		f.bytes += fresh[i].size()
 	}
-	f.end = events[len(events)-1].Position
+	f.end = fresh[len(fresh)-1].pos
 	// Drop from the front; compact when the dead prefix is as long as
 	// what stays, so appends stay amortised O(1).
 	for len(f.ring)-f.head > f.maxN || (f.bytes > f.maxBytes && len(f.ring)-f.head > 1) {

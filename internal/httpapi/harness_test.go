@@ -48,12 +48,17 @@ func (a *app) start(cfg httpapi.Config) {
 		a.t.Fatal(err)
 	}
 	a.st = st
-	a.pipe = pipeline.Start(st, pipeline.Config{}, nil)
+	// The feed takes this replica's commits from the writer, as in serve.
+	var api *httpapi.Server
+	a.pipe = pipeline.Start(st, pipeline.Config{
+		OnAppend: func(events []eventagg.Event, out []eventagg.Appended) { api.Appended(events, out) },
+	}, nil)
 	cfg.Ingester, cfg.Store, cfg.Queue, cfg.Notifier = a.pipe, st, a.pipe, a.pipe
 	if a.wrap != nil {
 		cfg.Store = a.wrap(st)
 	}
 	a.api = httpapi.New(cfg)
+	api = a.api
 	a.srv = httptest.NewServer(a.api.Routes())
 }
 

@@ -52,6 +52,13 @@ func (ss *streams) remove(st *stream) {
 	delete(ss.set, st)
 }
 
+// Appended gives the subscribers' feed a group this replica has just
+// committed (pipeline.Config.OnAppend), so that it need not read the
+// events back from the store.
+func (s *Server) Appended(events []eventagg.Event, out []eventagg.Appended) {
+	s.feed.push(events, out)
+}
+
 // FanoutStats are what /metrics reports of the subscribers.
 type FanoutStats struct {
 	FromRing, FromStore int64 // events delivered from the feed's ring, and read from the store

@@ -28,6 +28,10 @@ type Config struct {
 	ProcessBatch int
 	// OnCommit, if set, is told the size of every committed group.
 	OnCommit func(events int)
+	// OnAppend, if set, is given every committed group with the store's
+	// answers, before anyone is told of the commit (the subscribers' feed
+	// takes the new events from it instead of reading them back).
+	OnAppend func(events []eventagg.Event, out []eventagg.Appended)
 }
 
 // DefaultConfig is what `eventagg serve` uses unless told otherwise.

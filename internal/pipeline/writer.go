@@ -60,6 +60,9 @@ func (p *Pipeline) commit(group []*request, n int) {
 	// Mark the consumer's work before anyone hears back, so WaitIdle after
 	// a successful Ingest always covers these events.
 	p.lastErr.Store(nil)
+	if p.cfg.OnAppend != nil {
+		p.cfg.OnAppend(events, out)
+	}
 	p.consumer.wake()
 	p.announceCommit()
 	if p.cfg.OnCommit != nil {

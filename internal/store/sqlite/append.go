@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/eventagg/eventagg"
 )
@@ -70,6 +71,7 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 	out := make([]eventagg.Appended, len(events))
 	added := make([]int, 0, len(events)) // indexes of the new events
 	receivedAt := micros(s.Now())
+	at := time.UnixMicro(receivedAt).UTC() // as a read gives it back
 	var lastID int64
 	for i := range events {
 		e := &events[i]
@@ -98,7 +100,7 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 			return nil, err
 		}
 		g.lastSeq++
-		out[i] = eventagg.Appended{Seq: g.lastSeq}
+		out[i] = eventagg.Appended{Seq: g.lastSeq, Position: lastID, ReceivedAt: at}
 		added = append(added, i)
 	}
 

@@ -42,6 +42,7 @@ func Run(t *testing.T, f Factory) {
 		{"SQLShapedValuesStayLiteral", testSQLShaped},
 		{"ManyTopicsOneGroup", testManyTopicsOneGroup},
 		{"TopicsPaging", testTopicsPaging},
+		{"PositionsAreTheListings", testPositions},
 		{"RetentionKeepsKeys", testRetention},
 	}
 	for _, tc := range tests {
@@ -82,11 +83,22 @@ func mustAppend(t *testing.T, s eventagg.Store, events ...eventagg.Event) []even
 	return out
 }
 
+// want compares the verdicts (seq, duplicate); a store may also give
+// positions and times, which other tests check.
 func want(t *testing.T, got []eventagg.Appended, want ...eventagg.Appended) {
 	t.Helper()
-	if fmt.Sprint(got) != fmt.Sprint(want) {
+	verdicts := make([]eventagg.Appended, len(got))
+	for i, a := range got {
+		verdicts[i] = verdictOf(a)
+	}
+	if fmt.Sprint(verdicts) != fmt.Sprint(want) {
 		t.Fatalf("appended = %v, want %v", got, want)
 	}
+}
+
+// verdictOf is an answer without its position and time.
+func verdictOf(a eventagg.Appended) eventagg.Appended {
+	return eventagg.Appended{Seq: a.Seq, Duplicate: a.Duplicate}
 }
 
 func acc(seq int64) eventagg.Appended { return eventagg.Appended{Seq: seq} }
@@ -368,7 +380,7 @@ func testManyTopicsOneGroup(t *testing.T, open func() eventagg.Store) {
 		} else if i > 0 && second[i-1].Topic == e.Topic && second[i-1].EventID == "b" {
 			want = eventagg.Appended{Seq: 2, Duplicate: true}
 		}
-		if a != want {
+		if verdictOf(a) != want {
 			t.Fatalf("second group, event %d (%s %s): %+v, want %+v", i, e.Topic, e.EventID, a, want)
 		}
 		if a.Duplicate {
@@ -564,5 +576,29 @@ func testSQLShaped(t *testing.T, open func() eventagg.Store) {
 	}
 	if st := stats(t, s); st.Stored != int64(len(nasty)) {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// testPositions: a store that gives a new event's position and commit time
+// with its answer gives what a listing reads back; a duplicate has none.
+func testPositions(t *testing.T, open func() eventagg.Store) {
+	s := mustOpen(t, open)
+	mustAppend(t, s, Ev("a", "0", 0))
+	out := mustAppend(t, s, Ev("a", "1", 0), Ev("b", "1", 1), Ev("a", "1", 2), Ev("a", "2", 3))
+	if out[2].Position != 0 || !out[2].ReceivedAt.IsZero() {
+		t.Fatalf("a duplicate has a position or time: %+v", out[2])
+	}
+	if out[0].Position == 0 {
+		return // this store gives no positions
+	}
+	page, err := s.Events(context.Background(), eventagg.EventQuery{Order: eventagg.ByArrival, Limit: 10})
+	if err != nil || len(page.Events) != 4 {
+		t.Fatalf("listing: %d events, %v", len(page.Events), err)
+	}
+	for i, k := range []int{0, 1, 3} {
+		e := page.Events[i+1]
+		if out[k].Position != e.Position || !out[k].ReceivedAt.Equal(e.ReceivedAt) || out[k].ReceivedAt.Location() != time.UTC {
+			t.Fatalf("event %d answered position %d at %v; the listing has %d at %v", k, out[k].Position, out[k].ReceivedAt, e.Position, e.ReceivedAt)
+		}
 	}
 }
