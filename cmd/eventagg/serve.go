@@ -40,6 +40,7 @@ type serveConfig struct {
 	maxLineBytes         int
 	recentKeys           int
 	retention            time.Duration
+	storeTimeout         time.Duration
 	payload              eventagg.PayloadLimits
 	timeouts             httpTimeouts
 	tlsCert, tlsKey      string
@@ -63,6 +64,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	inflightWait := fs.Duration("inflight-wait", "EVENTAGG_INFLIGHT_WAIT", httpapi.DefaultInflightWait, "how long a /publish waits for one of the --max-inflight slots before it is answered 503")
 	recentKeys := fs.Int("recent-keys", "EVENTAGG_RECENT_KEYS", sqlite.DefaultRecentKeys, "SQLite: dedup keys of the newest events held in memory (about 30 bytes each) before they are merged into the permanent index; more makes each merge cheaper")
 	retention := fs.Duration("retention", "EVENTAGG_RETENTION", 0, "remove events committed longer ago than this (their dedup keys and seqs stay, so retries are still duplicates); 0 keeps everything")
+	storeTimeout := fs.Duration("store-timeout", "EVENTAGG_STORE_TIMEOUT", pipeline.DefaultConfig.StoreTimeout, "longest wait for the store to commit a group (or apply one); past it publishers get 503 and retry")
 	maxLine := fs.Int("max-line-bytes", "EVENTAGG_MAX_LINE_BYTES", httpapi.DefaultMaxLineBytes, "longest NDJSON line (longer: that event is rejected)")
 	maxPayload := fs.Int("max-payload-bytes", "EVENTAGG_MAX_PAYLOAD_BYTES", eventagg.DefaultPayloadLimits.MaxBytes, "largest payload of one event (larger: that event is rejected)")
 	maxDepth := fs.Int("max-payload-depth", "EVENTAGG_MAX_PAYLOAD_DEPTH", eventagg.DefaultPayloadLimits.MaxDepth, "deepest nesting of objects and arrays in a payload")
@@ -83,13 +85,16 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 		return c, err
 	}
 	c = serveConfig{addr: *addr, db: *db, store: *store, maxBody: *maxBody, maxEvents: *maxEvents,
-		maxQueued: *maxQueued, maxSubscribers: *maxSubs, metricsTopics: *metricsTopics, authFile: *authFile, maxInflight: *maxInflight, inflightWait: *inflightWait, maxLineBytes: *maxLine, recentKeys: *recentKeys, retention: *retention,
+		maxQueued: *maxQueued, maxSubscribers: *maxSubs, metricsTopics: *metricsTopics, authFile: *authFile, maxInflight: *maxInflight, inflightWait: *inflightWait, maxLineBytes: *maxLine, recentKeys: *recentKeys, retention: *retention, storeTimeout: *storeTimeout,
 		payload:  eventagg.PayloadLimits{MaxBytes: *maxPayload, MaxDepth: *maxDepth},
 		timeouts: httpTimeouts{readHeader: *readHeader, read: *readT, write: *writeT, idle: *idleT}, tlsCert: *tlsCert, tlsKey: *tlsKey, logLevel: *logLevel, logFormat: *logFormat, shutdownTimeout: 30 * time.Second}
 	if err := positive(map[string]int{"max-body-bytes": c.maxBody, "max-events": c.maxEvents, "max-queued": c.maxQueued, "max-subscribers": c.maxSubscribers, "metrics-max-topics": c.metricsTopics,
 		"max-inflight": c.maxInflight, "max-line-bytes": c.maxLineBytes, "recent-keys": c.recentKeys,
 		"max-payload-bytes": c.payload.MaxBytes, "max-payload-depth": c.payload.MaxDepth}); err != nil {
 		return c, err
+	}
+	if c.storeTimeout <= 0 {
+		return c, fmt.Errorf("--store-timeout must be positive, got %v", c.storeTimeout)
 	}
 	if c.retention < 0 {
 		return c, fmt.Errorf("--retention must not be negative, got %v (0 keeps everything)", c.retention)
@@ -205,7 +210,7 @@ func startService(ctx context.Context, c serveConfig, logger *slog.Logger) (*ser
 		Store: store, Subscribers: func() int { return api.Subscribers() },
 		Fanout: func() (int64, int64, int64) { f := api.Fanout(); return f.FromRing, f.FromStore, f.MaxLag },
 	})
-	pipe := pipeline.Start(store, pipeline.Config{MaxQueued: c.maxQueued, OnCommit: m.Commit,
+	pipe := pipeline.Start(store, pipeline.Config{MaxQueued: c.maxQueued, StoreTimeout: c.storeTimeout, OnCommit: m.Commit,
 		OnAppend: func(events []eventagg.Event, out []eventagg.Appended) { api.Appended(events, out) }}, logger)
 	m.SetQueue(pipe.Queued)
 	api = httpapi.New(httpapi.Config{

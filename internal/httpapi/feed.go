@@ -22,6 +22,9 @@ const (
 	// that are behind, whatever their number (on two cores, more would
 	// take the writer's).
 	DefaultCatchUpReads = 1
+	// feedReadTimeout bounds one store read of the feed, so that a
+	// database that stops answering cannot hold it past the link's return.
+	feedReadTimeout = 30 * time.Second
 	// feedPage is how many events one store read of the feed takes.
 	feedPage = 1000
 )
@@ -122,7 +125,9 @@ func (f *feed) follow(ctx context.Context, gen int64) {
 		}
 		after := eventagg.Cursor{Order: eventagg.ByArrival, Global: true, Pos: f.mark()}
 		if read {
-			page, err := f.store.Events(ctx, eventagg.EventQuery{Order: eventagg.ByArrival, After: after, Limit: feedPage})
+			rctx, cancel := context.WithTimeout(ctx, feedReadTimeout)
+			page, err := f.store.Events(rctx, eventagg.EventQuery{Order: eventagg.ByArrival, After: after, Limit: feedPage})
+			cancel()
 			if err != nil {
 				if ctx.Err() != nil {
 					return

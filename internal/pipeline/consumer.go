@@ -13,9 +13,10 @@ import (
 // Exactly-once comes from the store (offset and effects in one
 // transaction); this loop only decides when to run it.
 type consumer struct {
-	store  eventagg.Store
-	batch  int
-	logger *slog.Logger
+	timeout time.Duration // bounds each pass
+	store   eventagg.Store
+	batch   int
+	logger  *slog.Logger
 
 	wakeCh chan struct{} // capacity 1: a pending wake-up is never lost
 	stopCh chan struct{}
@@ -26,9 +27,17 @@ type consumer struct {
 	idle chan struct{} // closed while caught up with gen
 }
 
-func newConsumer(store eventagg.Store, batch int, logger *slog.Logger) *consumer {
+// process runs one pass, bounded by the store timeout: a store that stops
+// answering must not hold the consumer past the link's return.
+func (c *consumer) process() (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	return c.store.Process(ctx, c.batch)
+}
+
+func newConsumer(store eventagg.Store, batch int, timeout time.Duration, logger *slog.Logger) *consumer {
 	c := &consumer{
-		store: store, batch: batch, logger: logger,
+		store: store, batch: batch, timeout: timeout, logger: logger,
 		wakeCh: make(chan struct{}, 1),
 		stopCh: make(chan struct{}),
 		done:   make(chan struct{}),
@@ -77,7 +86,7 @@ func (c *consumer) run() {
 		c.mu.Lock()
 		gen := c.gen
 		c.mu.Unlock()
-		n, err := c.store.Process(context.Background(), c.batch)
+		n, err := c.process()
 		switch {
 		case err != nil:
 			c.logger.Error("consumer failed; will retry", "err", err)
@@ -138,7 +147,7 @@ func (c *consumer) rest(d time.Duration) bool {
 // pending.
 func (c *consumer) drain() {
 	for {
-		n, err := c.store.Process(context.Background(), c.batch)
+		n, err := c.process()
 		if err != nil {
 			c.logger.Error("consumer failed at shutdown; events stay pending until restart", "err", err)
 			return

@@ -40,7 +40,7 @@ func (s *trickleStore) Process(_ context.Context, limit int) (int, error) {
 // (each a transaction with an fsync) multiply with the replicas.
 func TestConsumerPacesPartialPasses(t *testing.T) {
 	store := &trickleStore{partial: 3, full: 1, passes: make(chan time.Time, 16)}
-	c := newConsumer(store, 10, slog.New(slog.DiscardHandler))
+	c := newConsumer(store, 10, time.Minute, slog.New(slog.DiscardHandler))
 	go c.run()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

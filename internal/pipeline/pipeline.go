@@ -26,6 +26,12 @@ type Config struct {
 	MaxGroup int
 	// ProcessBatch is the most events one consumer transaction applies.
 	ProcessBatch int
+	// StoreTimeout bounds every call the writer and the consumer make to
+	// the store: a database that stops answering (a partition that drops
+	// packets, a stalled disk) fails the group with 503 after it instead
+	// of holding every publisher for ever. Longer than SQLite's busy
+	// timeout (10 s), so that a lock held elsewhere is reported as such.
+	StoreTimeout time.Duration
 	// OnCommit, if set, is told the size of every committed group.
 	OnCommit func(events int)
 	// OnAppend, if set, is given every committed group with the store's
@@ -35,7 +41,7 @@ type Config struct {
 }
 
 // DefaultConfig is what `eventagg serve` uses unless told otherwise.
-var DefaultConfig = Config{MaxQueued: 100_000, MaxGroup: 10_000, ProcessBatch: 10_000}
+var DefaultConfig = Config{MaxQueued: 100_000, MaxGroup: 10_000, ProcessBatch: 10_000, StoreTimeout: 15 * time.Second}
 
 // Pipeline implements eventagg.Ingester on top of a Store.
 type Pipeline struct {
@@ -87,6 +93,9 @@ func Start(store eventagg.Store, cfg Config, logger *slog.Logger) *Pipeline {
 	if cfg.ProcessBatch <= 0 {
 		cfg.ProcessBatch = DefaultConfig.ProcessBatch
 	}
+	if cfg.StoreTimeout <= 0 {
+		cfg.StoreTimeout = DefaultConfig.StoreTimeout
+	}
 	p := &Pipeline{
 		store:  store,
 		cfg:    cfg,
@@ -94,7 +103,7 @@ func Start(store eventagg.Store, cfg Config, logger *slog.Logger) *Pipeline {
 		// Every request holds at least one unit of the MaxQueued budget, so
 		// this channel can never be full while the budget has room.
 		reqs:       make(chan *request, cfg.MaxQueued),
-		consumer:   newConsumer(store, cfg.ProcessBatch, logger),
+		consumer:   newConsumer(store, cfg.ProcessBatch, cfg.StoreTimeout, logger),
 		writerDone: make(chan struct{}),
 		notify:     make(chan struct{}),
 	}

@@ -47,7 +47,12 @@ func (p *Pipeline) commit(group []*request, n int) {
 	}
 	// Not the callers' contexts: the group is shared, and a caller that
 	// gave up must not abort the others' commit.
-	out, err := p.store.Append(context.Background(), events, rejected)
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.StoreTimeout)
+	out, err := p.store.Append(ctx, events, rejected)
+	if err != nil && ctx.Err() != nil {
+		err = eventagg.Errorf(eventagg.EUNAVAILABLE, "commit: the store gave no answer within %v (--store-timeout); whether it took the events is unknown, so retry them: a retry of a stored event is a duplicate", p.cfg.StoreTimeout)
+	}
+	cancel()
 	p.queued.Add(-weight)
 	if err != nil {
 		p.lastErr.Store(&commitFailure{err: err, at: time.Now()})
