@@ -154,3 +154,58 @@ func TestVanishedRowsStoreNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestDurableWaitsForTheSyncStandby: with a synchronous standby, a commit
+// that did not wait for its flush is durable only once the standby has it
+// too, even when the primary's own flush has already caught up. With the
+// standby paused, durable must not return; once it resumes, it does.
+func TestDurableWaitsForTheSyncStandby(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs two PostgreSQL clusters of its own")
+	}
+	primary := pgtest.StartCluster(t)
+	standby := pgtest.StartStandby(t, primary, "standby")
+	ctx := context.Background()
+	s, err := Open(ctx, primary.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	standby.Pause()
+	resumed := false
+	defer func() {
+		if !resumed {
+			standby.Resume()
+		}
+	}()
+	// A commit that does not wait, then the primary's own flush past it.
+	var lsn string
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT set_config('synchronous_commit', 'off', true)`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `SELECT pg_logical_emit_message(true, 'test', 'async')`)
+		return err
+	})
+	if err == nil {
+		err = s.pool.QueryRow(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&lsn)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for flushed := false; !flushed; {
+		if err := s.pool.QueryRow(ctx, `SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn`, lsn).Scan(&flushed); err != nil {
+			t.Fatal(err)
+		}
+	}
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := s.durable(short); err == nil {
+		t.Fatal("durable returned while the synchronous standby had not confirmed the commit")
+	}
+	standby.Resume()
+	resumed = true
+	if err := s.durable(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -135,13 +135,18 @@ func (s *Store) Close() error {
 }
 
 // durable returns once everything committed so far, by any replica, is
-// flushed to the WAL on disk. When the flush is behind, it commits a tiny WAL
-// record (a logical message, which takes no locks) with the default
-// synchronous_commit=on: flushing that record flushes everything before it.
-// pg_current_wal_insert_lsn is read after the caller's own statements, so it
-// is past the commit record of everything they saw.
+// flushed to the WAL on disk, and, with a synchronous standby, on the
+// standby's too. It commits a tiny WAL record (a logical message, which
+// takes no locks) with the default synchronous_commit=on: that commit waits
+// for the record's flush, and so for everything before it, locally and on
+// the synchronous standbys. Without standbys it is skipped when the local
+// flush has caught up already; with one it never is, since the primary's
+// flush says nothing of the standby's (TestDurableWaitsForTheSyncStandby).
+// pg_current_wal_insert_lsn is read after the caller's own statements, so
+// it is past the commit record of everything they saw.
 func (s *Store) durable(ctx context.Context) error {
 	_, err := s.pool.Exec(ctx, `SELECT CASE WHEN pg_current_wal_flush_lsn() < pg_current_wal_insert_lsn()
+		OR current_setting('synchronous_standby_names') <> ''
 		THEN pg_logical_emit_message(true, 'eventagg', 'durable') END`)
 	if err != nil {
 		return fmt.Errorf("wait for WAL flush: %w", err)

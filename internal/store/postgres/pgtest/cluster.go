@@ -1,6 +1,7 @@
 package pgtest
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Cluster is a PostgreSQL server of a test's own (initdb in a temporary
@@ -198,4 +201,111 @@ func freePort(tb testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Port is the port the cluster listens on.
+func (c *Cluster) Port() int { return c.port }
+
+// StartStandby makes a streaming standby of primary (pg_basebackup), named
+// name for synchronous_standby_names, starts it, and makes it the
+// primary's synchronous standby: from then on a commit that waits for its
+// flush (synchronous_commit=on) waits for the standby's too.
+func StartStandby(tb testing.TB, primary *Cluster, name string) *Cluster {
+	tb.Helper()
+	c := &Cluster{tb: tb, bin: primary.bin, cred: primary.cred, port: freePort(tb)}
+	dir, err := os.MkdirTemp("", "eventagg-pg-standby-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c.dir = dir
+	tb.Cleanup(func() {
+		if c.postmaster != nil {
+			c.Kill()
+		}
+		os.RemoveAll(dir)
+	})
+	if c.cred != nil {
+		if err := os.Chown(dir, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	data := filepath.Join(dir, "data")
+	backup := c.command(filepath.Join(c.bin, "pg_basebackup"), "-h", "127.0.0.1", "-p", strconv.Itoa(primary.port),
+		"-U", "postgres", "-D", data, "-X", "stream", "-R", "--no-sync")
+	if out, err := backup.CombinedOutput(); err != nil {
+		tb.Fatalf("pg_basebackup: %v\n%s", err, out)
+	}
+	conf := fmt.Sprintf("primary_conninfo = 'host=127.0.0.1 port=%d user=postgres application_name=%s'\n", primary.port, name)
+	f, err := os.OpenFile(filepath.Join(data, "postgresql.auto.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err == nil {
+		_, err = f.WriteString(conf)
+		f.Close()
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c.Start()
+	primary.SQL(fmt.Sprintf("ALTER SYSTEM SET synchronous_standby_names = '%s'", name), "SELECT pg_reload_conf()")
+	primary.waitFor(fmt.Sprintf("SELECT EXISTS (SELECT 1 FROM pg_stat_replication WHERE application_name = '%s' AND sync_state = 'sync')", name))
+	return c
+}
+
+// Promote makes a standby the primary and waits until it takes writes.
+func (c *Cluster) Promote() {
+	c.tb.Helper()
+	if out, err := c.command(filepath.Join(c.bin, "pg_ctl"), "promote", "-D", filepath.Join(c.dir, "data")).CombinedOutput(); err != nil {
+		c.tb.Fatalf("pg_ctl promote: %v\n%s", err, out)
+	}
+	c.waitFor("SELECT NOT pg_is_in_recovery()")
+}
+
+// SQL runs statements on the cluster's postgres database.
+func (c *Cluster) SQL(statements ...string) {
+	c.tb.Helper()
+	conn, err := pgx.Connect(context.Background(), c.URL())
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for _, s := range statements {
+		if _, err := conn.Exec(context.Background(), s); err != nil {
+			c.tb.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+// waitFor polls a query that answers a boolean until it says true, for at
+// most a minute: replication and promotion can only be watched that way.
+func (c *Cluster) waitFor(query string) {
+	c.tb.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var ok bool
+		conn, err := pgx.Connect(context.Background(), c.URL())
+		if err == nil {
+			err = conn.QueryRow(context.Background(), query).Scan(&ok)
+			conn.Close(context.Background())
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.tb.Fatalf("%s: not true within a minute (%v)", query, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Pause stops every process of the cluster (SIGSTOP) without killing it:
+// a standby that stops confirming, a server that stops answering.
+func (c *Cluster) Pause() { c.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused cluster.
+func (c *Cluster) Resume() { c.signal(syscall.SIGCONT) }
+
+func (c *Cluster) signal(sig syscall.Signal) {
+	pid := c.postmaster.Process.Pid
+	for _, p := range append([]int{pid}, children(pid)...) {
+		syscall.Kill(p, sig)
+	}
 }
