@@ -14,49 +14,61 @@ import (
 	"github.com/eventagg/eventagg/internal/store/postgres/pgtest"
 )
 
-// stallProxy forwards TCP to PostgreSQL and can stop forwarding in either
-// direction without closing anything: the connections stay open and the
-// bytes stop, as when a link drops packets. New connections are accepted
-// and stall the same way.
-type stallProxy struct {
+// faultProxy forwards TCP to PostgreSQL and fails in two ways. cut drops
+// every connection and refuses new ones, as a database restart looks to a
+// client, until restore. stall stops the bytes in one direction or both
+// while the connections stay open, as when a link drops packets; new
+// connections are accepted and stall the same way.
+type faultProxy struct {
 	ln     net.Listener
 	target string
 	mu     sync.Mutex
 	cond   *sync.Cond
+	down   bool
+	conns  []net.Conn
 	toDB   bool // forwarding client → PostgreSQL
 	fromDB bool // forwarding PostgreSQL → client
 }
 
-func newStallProxy(t *testing.T, target string) *stallProxy {
+func newFaultProxy(t *testing.T, target string) *faultProxy {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &stallProxy{ln: ln, target: target, toDB: true, fromDB: true}
+	p := &faultProxy{ln: ln, target: target, toDB: true, fromDB: true}
 	p.cond = sync.NewCond(&p.mu)
-	t.Cleanup(func() { ln.Close(); p.set(true, true) })
+	t.Cleanup(func() { ln.Close(); p.stall(true, true); p.cut() })
 	go p.serve()
 	return p
 }
 
-func (p *stallProxy) serve() {
+func (p *faultProxy) serve() {
 	for {
 		c, err := p.ln.Accept()
 		if err != nil {
 			return
 		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
+		p.mu.Lock()
+		if p.down {
+			p.mu.Unlock()
 			c.Close()
 			continue
 		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		p.conns = append(p.conns, c, up)
+		p.mu.Unlock()
 		go p.pipe(up, c, func() bool { return p.toDB })
 		go p.pipe(c, up, func() bool { return p.fromDB })
 	}
 }
 
-// pipe copies src to dst, holding each chunk while its direction is stalled.
-func (p *stallProxy) pipe(dst, src net.Conn, open func() bool) {
+// pipe copies src to dst, holding each chunk while its direction stalls.
+func (p *faultProxy) pipe(dst, src net.Conn, open func() bool) {
 	defer dst.Close()
 	defer src.Close()
 	buf := make([]byte, 32<<10)
@@ -78,7 +90,24 @@ func (p *stallProxy) pipe(dst, src net.Conn, open func() bool) {
 	}
 }
 
-func (p *stallProxy) set(toDB, fromDB bool) {
+func (p *faultProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = true
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *faultProxy) restore() {
+	p.mu.Lock()
+	p.down = false
+	p.mu.Unlock()
+}
+
+// stall sets which directions forward: false stops that one.
+func (p *faultProxy) stall(toDB, fromDB bool) {
 	p.mu.Lock()
 	p.toDB, p.fromDB = toDB, fromDB
 	p.mu.Unlock()
@@ -102,7 +131,7 @@ func TestPartitionFailsFastAndHeals(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			proxy := newStallProxy(t, u.Host)
+			proxy := newFaultProxy(t, u.Host)
 			u.Host = proxy.ln.Addr().String()
 			q := u.Query()
 			q.Set("connect_timeout", "2")
@@ -134,7 +163,7 @@ func TestPartitionFailsFastAndHeals(t *testing.T) {
 				t.Fatalf("before the cut: %d", code)
 			}
 
-			proxy.set(cut.toDB, cut.fromDB)
+			proxy.stall(cut.toDB, cut.fromDB)
 			began := time.Now()
 			code, retry := post(cutOff, "during")
 			if took := time.Since(began); code != 503 || retry == "" || took > timeout+5*time.Second {
@@ -144,7 +173,7 @@ func TestPartitionFailsFastAndHeals(t *testing.T) {
 				t.Fatalf("the other replica during the cut: %d", code)
 			}
 
-			proxy.set(true, true)
+			proxy.stall(true, true)
 			waitFor(t, func() bool { code, _ := post(cutOff, "after"); return code == 200 })
 			p := &proc{t: t, url: other.URL()}
 			seen := map[string]int{}

@@ -161,14 +161,7 @@ func TestSlowSubscriberFallsBackToTheStore(t *testing.T) {
 	slow := a.subscribe("topic=t", "")
 	a.publishOK(arr(ev("t", "first", ts)))
 	slow.next(1)
-	payload := strings.Repeat("x", 4000)
-	for b := 0; b < 20; b++ {
-		var events []string
-		for i := 0; i < 100; i++ {
-			events = append(events, fmt.Sprintf(`{"topic":"t","event_id":"%d-%d","timestamp":%q,"source":"s","payload":{"p":%q}}`, b, i, ts, payload))
-		}
-		a.publishOK(arr(events...)) // 8 MB in all: far past any socket buffer
-	}
+	a.publishBig("t") // far past any socket buffer
 	got := slow.next(2000)
 	if got[0] != "t/0-0:2" || got[1999] != "t/19-99:2001" {
 		t.Fatalf("the slow stream got %s … %s", got[0], got[1999])

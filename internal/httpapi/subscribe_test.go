@@ -127,14 +127,7 @@ func TestStalledSubscriberDoesNotBlockPublishing(t *testing.T) {
 	stalled := a.subscribe("topic=big", "") // never read
 	_ = stalled
 	live := a.subscribe("topic=big", "")
-	payload := strings.Repeat("x", 4000)
-	for b := 0; b < 20; b++ {
-		var events []string
-		for i := 0; i < 100; i++ {
-			events = append(events, fmt.Sprintf(`{"topic":"big","event_id":"%d-%d","timestamp":%q,"source":"s","payload":{"p":%q}}`, b, i, ts, payload))
-		}
-		a.publishOK(arr(events...)) // 8 MB in all: far past any socket buffer
-	}
+	a.publishBig("big") // far past any socket buffer
 	if got := live.next(2000); got[1999] != "big/19-99:2000" {
 		t.Fatalf("live subscriber ends at %s", got[1999])
 	}
@@ -196,5 +189,19 @@ func TestSubscribeTail(t *testing.T) {
 	}
 	if r := a.get("/subscribe?tail=2"); r.status != 400 || !strings.HasPrefix(r.errorText(t), "tail:") {
 		t.Fatalf("tail without topic: %d %s", r.status, r.body)
+	}
+}
+
+// publishBig publishes 2,000 events of 4 KB to topic, "0-0" … "19-99",
+// in batches of 100: 8 MB in all.
+func (a *app) publishBig(topic string) {
+	a.t.Helper()
+	payload := strings.Repeat("x", 4000)
+	for b := 0; b < 20; b++ {
+		var events []string
+		for i := 0; i < 100; i++ {
+			events = append(events, fmt.Sprintf(`{"topic":%q,"event_id":"%d-%d","timestamp":%q,"source":"s","payload":{"p":%q}}`, topic, b, i, ts, payload))
+		}
+		a.publishOK(arr(events...))
 	}
 }

@@ -43,17 +43,7 @@ func StartCluster(tb testing.TB) *Cluster {
 		tb.Skip("PostgreSQL server binaries (initdb) not found")
 	}
 	c := &Cluster{tb: tb, bin: filepath.Dir(bins[len(bins)-1])}
-	dir, err := os.MkdirTemp("", "eventagg-pg-")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c.dir = dir
-	tb.Cleanup(func() {
-		if c.postmaster != nil {
-			c.Kill()
-		}
-		os.RemoveAll(dir)
-	})
+	dir := c.makeDir("eventagg-pg-")
 	// PostgreSQL refuses to run as root: run it as the postgres user then.
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
@@ -203,6 +193,23 @@ func freePort(tb testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// makeDir makes the cluster's directory, which the test's end removes
+// with the cluster killed.
+func (c *Cluster) makeDir(prefix string) string {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	c.dir = dir
+	c.tb.Cleanup(func() {
+		if c.postmaster != nil {
+			c.Kill()
+		}
+		os.RemoveAll(dir)
+	})
+	return dir
+}
+
 // Port is the port the cluster listens on.
 func (c *Cluster) Port() int { return c.port }
 
@@ -213,17 +220,7 @@ func (c *Cluster) Port() int { return c.port }
 func StartStandby(tb testing.TB, primary *Cluster, name string) *Cluster {
 	tb.Helper()
 	c := &Cluster{tb: tb, bin: primary.bin, cred: primary.cred, port: freePort(tb)}
-	dir, err := os.MkdirTemp("", "eventagg-pg-standby-")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c.dir = dir
-	tb.Cleanup(func() {
-		if c.postmaster != nil {
-			c.Kill()
-		}
-		os.RemoveAll(dir)
-	})
+	dir := c.makeDir("eventagg-pg-standby-")
 	if c.cred != nil {
 		if err := os.Chown(dir, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
 			tb.Fatal(err)
