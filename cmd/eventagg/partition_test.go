@@ -30,6 +30,21 @@ type faultProxy struct {
 	fromDB bool // forwarding PostgreSQL → client
 }
 
+// proxyTo puts a faultProxy before the database of dbURL and returns it
+// with the URL that goes through it.
+func proxyTo(t *testing.T, dbURL, connectTimeout string) (*faultProxy, string) {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newFaultProxy(t, u.Host)
+	u.Host = proxy.ln.Addr().String()
+	q := u.Query()
+	q.Set("connect_timeout", connectTimeout)
+	u.RawQuery = q.Encode()
+	return proxy, u.String()
+}
+
 func newFaultProxy(t *testing.T, target string) *faultProxy {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -127,18 +142,10 @@ func TestPartitionFailsFastAndHeals(t *testing.T) {
 	}{{"both ways", false, false}, {"to the database", false, true}, {"from the database", true, false}} {
 		t.Run(cut.name, func(t *testing.T) {
 			dbURL := pgtest.FreshSchema(t)
-			u, err := url.Parse(dbURL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			proxy := newFaultProxy(t, u.Host)
-			u.Host = proxy.ln.Addr().String()
-			q := u.Query()
-			q.Set("connect_timeout", "2")
-			u.RawQuery = q.Encode()
+			proxy, proxied := proxyTo(t, dbURL, "2")
 			const timeout = 2 * time.Second
 			cfg := serveConfig{addr: "127.0.0.1:0", maxBody: 1 << 20, maxEvents: 100, maxQueued: 1000, storeTimeout: timeout}
-			cfg.store = u.String()
+			cfg.store = proxied
 			cutOff, err := startService(context.Background(), cfg, slog.New(slog.DiscardHandler))
 			if err != nil {
 				t.Fatal(err)

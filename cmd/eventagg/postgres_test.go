@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -25,18 +24,8 @@ import (
 // and /readyz fails; when it is back, the service recovers by itself and
 // nothing acknowledged before is lost.
 func TestPostgresOutageAnswers503AndRecovers(t *testing.T) {
-	dbURL := pgtest.FreshSchema(t)
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := newFaultProxy(t, u.Host)
-	u.Host = proxy.ln.Addr().String()
-	q := u.Query()
-	q.Set("connect_timeout", "10") // generous: CI runs packages side by side
-	u.RawQuery = q.Encode()
-
-	svc, err := startService(context.Background(), serveConfig{addr: "127.0.0.1:0", store: u.String(), maxBody: 1 << 20, maxEvents: 100, maxQueued: 1000},
+	proxy, proxied := proxyTo(t, pgtest.FreshSchema(t), "10") // generous: CI runs packages side by side
+	svc, err := startService(context.Background(), serveConfig{addr: "127.0.0.1:0", store: proxied, maxBody: 1 << 20, maxEvents: 100, maxQueued: 1000},
 		slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
