@@ -65,7 +65,7 @@ for round in $(seq 1 "$rounds"); do
     stop_curls
     stop
     eps=$(echo "$out" | sed -n 's/.*"events_per_second": \([0-9.]*\).*/\1/p')
-    p99=$(echo "$out" | tr -d '\n ' | sed -n 's/.*"P99":\([0-9.]*\).*/\1/p')
+    p99=$(echo "$out" | tr -d '\n ' | sed -n 's/.*"p99":\([0-9.]*\).*/\1/p')
     printf '| %s | %s | %.0f | %s | %s |\n' "$round" "$kind" "$eps" "$p99" "$got"
   done
 done

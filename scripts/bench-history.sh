@@ -75,7 +75,7 @@ run() { # store empty|full round
   before=$(stored)
   out=$("$bin" bench --url "http://127.0.0.1:$port" --events "$events" --batch 100 --concurrency 8 --id random --duplicate-rate 0.2 --json)
   eps=$(echo "$out" | sed -n 's/.*"events_per_second": \([0-9.]*\).*/\1/p')
-  p99=$(echo "$out" | tr -d '\n ' | sed -n 's/.*"P99":\([0-9.]*\).*/\1/p')
+  p99=$(echo "$out" | tr -d '\n ' | sed -n 's/.*"p99":\([0-9.]*\).*/\1/p')
   mism=$(echo "$out" | tr -d '\n' | sed -n 's/.*"mismatches": \[\(.*\)\].*/\1/p')
   printf '| %s | %s | %s (%s stored) | %.0f | %s | %s | %s | `eventagg bench --events %s --batch 100 --concurrency 8 --id random` |\n' \
     "$round" "$store" "$kind" "$before" "$eps" "$p99" "$(rss)" "${mism:-none}" "$events"

@@ -19,8 +19,8 @@ row() { # db-label extra-args...
         out=$("$bin" bench $args "$@" --json)
         eps=$(echo "$out" | sed -n 's/.*"events_per_second": \([0-9.]*\).*/\1/p')
         rps=$(echo "$out" | sed -n 's/.*"requests_per_second": \([0-9.]*\).*/\1/p')
-        p50=$(echo "$out" | tr -d '\n ' | sed -n 's/.*"P50":\([0-9.]*\).*/\1/p')
-        p99=$(echo "$out" | tr -d '\n ' | sed -n 's/.*"P99":\([0-9.]*\).*/\1/p')
+        p50=$(echo "$out" | tr -d '\n ' | sed -n 's/.*"p50":\([0-9.]*\).*/\1/p')
+        p99=$(echo "$out" | tr -d '\n ' | sed -n 's/.*"p99":\([0-9.]*\).*/\1/p')
         printf '| %s | %s | %s | %s | %.0f | %.0f | %s | %s | `eventagg bench %s%s` |\n' \
           "$label" "$id" "$batch" "$conc" "$eps" "$rps" "$p50" "$p99" "$args" "${*:+ $*}"
       done

@@ -36,7 +36,7 @@ run() { # replicas batch concurrency [serve flags…]
   events=200000; [ "$batch" = 1 ] && events=$(( conc > 32 ? 40000 : 20000 ))
   out=$("$bin" bench --url "$list" --events "$events" --batch "$batch" --concurrency "$conc" --id sortable --json)
   eps=$(echo "$out" | sed -n 's/.*"events_per_second": \([0-9.]*\).*/\1/p')
-  p99=$(echo "$out" | tr -d '\n ' | sed -n 's/.*"P99":\([0-9.]*\).*/\1/p')
+  p99=$(echo "$out" | tr -d '\n ' | sed -n 's/.*"p99":\([0-9.]*\).*/\1/p')
   mism=$(echo "$out" | tr -d '\n' | sed -n 's/.*"mismatches": \[\(.*\)\].*/\1/p')
   printf '| %s | %s | %s | %.0f | %s | %s | %s | `eventagg bench --url <%s replicas> --events %s --batch %s --concurrency %s --id sortable` |\n' \
     "$n" "$batch" "$conc" "$eps" "$p99" "${mism:-none}" "${flags[*]:-}" "$n" "$events" "$batch" "$conc"

@@ -47,7 +47,7 @@ run() {
   after=$(stat_of expired)
   stop
   eps=$(echo "$out" | sed -n 's/.*"events_per_second": \([0-9.]*\).*/\1/p')
-  p99=$(echo "$out" | tr -d '\n ' | sed -n 's/.*"P99":\([0-9.]*\).*/\1/p')
+  p99=$(echo "$out" | tr -d '\n ' | sed -n 's/.*"p99":\([0-9.]*\).*/\1/p')
   if [ -n "$schema" ]; then
     size=$(psql "$pg" -tAc "SELECT pg_total_relation_size('$schema.events')")
     psql "$pg" -qc "SET client_min_messages = warning; DROP SCHEMA $schema CASCADE"

@@ -160,7 +160,10 @@ type benchReport struct {
 	EventsPerSec   float64 `json:"events_per_second"`
 	RequestsPerSec float64 `json:"requests_per_second"`
 	LatencyMS      struct {
-		P50, P90, P99, Max float64
+		P50 float64 `json:"p50"`
+		P90 float64 `json:"p90"`
+		P99 float64 `json:"p99"`
+		Max float64 `json:"max"`
 	} `json:"latency_ms"`
 	DupRateSent     float64           `json:"duplicate_rate_sent"`
 	DupRateReported float64           `json:"duplicate_rate_reported"`

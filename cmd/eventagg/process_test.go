@@ -27,7 +27,10 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "eventagg")
-	build := exec.Command("go", "build", "-race", "-o", binary, ".")
+	// -buildvcs=true: Go stamps the revision by default, but a GOFLAGS of
+	// -buildvcs=false (this machine's go env has one) would hide it from
+	// TestVersionNamesTheRevision.
+	build := exec.Command("go", "build", "-race", "-buildvcs=true", "-o", binary, ".")
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building eventagg:", err)

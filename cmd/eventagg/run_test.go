@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -68,5 +69,20 @@ func TestServeRunsInProcessAndStopsOnCancel(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("run after cancel: %v", err)
+	}
+}
+
+// The binary built from this checkout names its revision, not "dev".
+func TestVersionNamesTheRevision(t *testing.T) {
+	out, err := exec.Command(binary, "version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Skipf("not in a git checkout: %v", err)
+	}
+	if got := string(out); !strings.HasPrefix(got, "eventagg ") || !strings.Contains(got, "rev "+strings.TrimSpace(string(rev))) {
+		t.Fatalf("eventagg version printed %q, want the revision %s", got, rev)
 	}
 }

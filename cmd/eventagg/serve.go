@@ -239,7 +239,7 @@ func startService(ctx context.Context, c serveConfig, logger *slog.Logger) (*ser
 	if auth == nil && !isLoopback(ln.Addr()) {
 		logger.Warn("the API is open to anyone who can reach this address; use --auth-file for API keys", "addr", ln.Addr().String())
 	}
-	logger.Info("eventagg listening", "addr", ln.Addr().String(), "store", name, "version", version, "tls", c.tlsCert != "", "auth", auth != nil, "retention", c.retention.String())
+	logger.Info("eventagg listening", "addr", ln.Addr().String(), "store", name, "version", versionString(), "tls", c.tlsCert != "", "auth", auth != nil, "retention", c.retention.String())
 	go func() {
 		if c.tlsCert != "" {
 			s.served <- s.srv.ServeTLS(ln, c.tlsCert, c.tlsKey)
