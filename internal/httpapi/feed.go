@@ -25,6 +25,11 @@ const (
 	// feedReadTimeout bounds one store read of the feed, so that a
 	// database that stops answering cannot hold it past the link's return.
 	feedReadTimeout = 30 * time.Second
+	// feedPushed is how many committed groups may wait for the follower;
+	// beyond it they are dropped and read back from the store, so at most
+	// this many groups (of up to pipeline.DefaultConfig.MaxGroup events)
+	// sit in memory.
+	feedPushed = 8
 	// feedPage is how many events one store read of the feed takes.
 	feedPage = 1000
 )
@@ -72,7 +77,7 @@ func (e *entry) size() int { return len(e.data) + len(e.gid) + len(e.tid) + len(
 
 func newFeed(store eventagg.Store, notifier Notifier, poll time.Duration, maxN, maxBytes int, logger *slog.Logger) *feed {
 	return &feed{store: store, notifier: notifier, poll: poll, maxN: maxN, maxBytes: maxBytes, logger: logger,
-		wake: make(chan struct{}), pushed: make(chan []eventagg.StoredEvent, 64)}
+		wake: make(chan struct{}), pushed: make(chan []eventagg.StoredEvent, feedPushed)}
 }
 
 // join registers a stream; the first starts the follower at the store's
