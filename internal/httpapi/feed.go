@@ -139,7 +139,7 @@ func (f *feed) follow(ctx context.Context, gen int64) {
 				}
 				f.logger.Warn("subscribe: the feed could not read; trying again", "err", err)
 			} else if len(page.Events) > 0 {
-				f.add(gen, page.Events)
+				f.add(gen, page.Events, false)
 				if !page.Next.IsZero() {
 					continue
 				}
@@ -159,9 +159,13 @@ func (f *feed) follow(ctx context.Context, gen int64) {
 	}
 }
 
-// add encodes events and appends them to the ring, dropping the oldest
-// beyond its bounds, and wakes the streams.
-func (f *feed) add(gen int64, events []eventagg.StoredEvent) {
+// add encodes events and appends those after the newest to the ring (a
+// push or an earlier read may have given the first ones), dropping the
+// oldest beyond its bounds, and wakes the streams. With follow it adds
+// nothing unless they start right after the newest and have no gap, and
+// reports whether it added them. Events of another run of the follower are
+// dropped.
+func (f *feed) add(gen int64, events []eventagg.StoredEvent, follow bool) bool {
 	fresh := make([]entry, 0, len(events))
 	for i := range events {
 		fresh = append(fresh, newEntry(&events[i]))
@@ -169,9 +173,18 @@ func (f *feed) add(gen int64, events []eventagg.StoredEvent) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if gen != f.gen {
-		return // stopped, and perhaps restarted elsewhere in the stream
+		return false // stopped, and perhaps restarted elsewhere in the stream
+	}
+	for len(fresh) > 0 && fresh[0].pos <= f.end {
+		fresh = fresh[1:]
+	}
+	for i := range fresh {
+		if follow && fresh[i].pos != f.end+1+int64(i) {
+			return false
+		}
 	}
 	f.appendLocked(fresh)
+	return true
 }
 
 // push hands the feed a group this replica's writer has just committed,
@@ -204,8 +217,7 @@ func (f *feed) push(events []eventagg.Event, out []eventagg.Appended) {
 // pushed (another replica's commit, or a store that gives no positions) or
 // one does not follow, the follower must read the store.
 func (f *feed) takePushed(gen int64, group []eventagg.StoredEvent) bool {
-	took := false
-	for {
+	for took := false; ; took = true {
 		if group == nil {
 			select {
 			case group = <-f.pushed:
@@ -213,27 +225,10 @@ func (f *feed) takePushed(gen int64, group []eventagg.StoredEvent) bool {
 				return took
 			}
 		}
-		fresh := make([]entry, 0, len(group))
-		for i := range group {
-			fresh = append(fresh, newEntry(&group[i]))
-		}
-		group = nil
-		f.mu.Lock()
-		for len(fresh) > 0 && fresh[0].pos <= f.end {
-			fresh = fresh[1:] // the follower read them first
-		}
-		follows := gen == f.gen
-		for i := range fresh {
-			follows = follows && fresh[i].pos == f.end+1+int64(i)
-		}
-		if follows {
-			f.appendLocked(fresh)
-		}
-		f.mu.Unlock()
-		if !follows {
+		if !f.add(gen, group, true) {
 			return false
 		}
-		took = true
+		group = nil
 	}
 }
 
@@ -243,13 +238,9 @@ func newEntry(e *eventagg.StoredEvent) entry {
 		tid: eventagg.Cursor{Order: eventagg.ByArrival, Pos: e.Seq}.String()}
 }
 
-// appendLocked appends entries after the newest (skipping any a push or
-// an earlier read already gave), drops the oldest beyond the ring's
-// bounds, and wakes the streams. f.mu is held.
+// appendLocked appends entries that follow the newest, drops the oldest
+// beyond the ring's bounds, and wakes the streams. f.mu is held.
 func (f *feed) appendLocked(fresh []entry) {
-	for len(fresh) > 0 && fresh[0].pos <= f.end {
-		fresh = fresh[1:]
-	}
 	if len(fresh) == 0 {
 		return
 	}
@@ -312,8 +303,7 @@ func (f *feed) collect(l *live, buf *bytes.Buffer, max int) (n int, ok bool) {
 	if l.gen != f.gen || l.pos < f.start {
 		return 0, false
 	}
-	ring := f.ring[f.head:]
-	i := sort.Search(len(ring), func(i int) bool { return ring[i].pos > l.pos })
+	ring, i := f.after(l.pos)
 	for ; i < len(ring) && buf.Len() < max; i++ {
 		e := &ring[i]
 		l.pos = e.pos
@@ -341,9 +331,15 @@ func (f *feed) collect(l *live, buf *bytes.Buffer, max int) (n int, ok bool) {
 func (f *feed) lag(pos int64) int64 {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	ring := f.ring[f.head:]
-	i := sort.Search(len(ring), func(i int) bool { return ring[i].pos > pos })
+	ring, i := f.after(pos)
 	return int64(len(ring) - i)
+}
+
+// after returns the ring's events and the index of the first after pos.
+// f.mu is held.
+func (f *feed) after(pos int64) ([]entry, int) {
+	ring := f.ring[f.head:]
+	return ring, sort.Search(len(ring), func(i int) bool { return ring[i].pos > pos })
 }
 
 func writeFrame(buf *bytes.Buffer, id string, data []byte) {

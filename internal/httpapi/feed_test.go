@@ -19,7 +19,7 @@ func stored(pos int64, topic string, seq int64) eventagg.StoredEvent {
 func TestFeedCollectKnowsWhatItLacks(t *testing.T) {
 	f := newFeed(nil, nil, 0, 4, 1<<20, nil)
 	f.gen = 1
-	f.add(1, []eventagg.StoredEvent{stored(11, "a", 1), stored(12, "b", 1), stored(14, "a", 3)}) // a's seq 2 (pos 13) not seen
+	f.add(1, []eventagg.StoredEvent{stored(11, "a", 1), stored(12, "b", 1), stored(14, "a", 3)}, false) // a's seq 2 (pos 13) not seen
 
 	var buf bytes.Buffer
 	all := &live{gen: 1, pos: 10}
@@ -39,7 +39,7 @@ func TestFeedCollectKnowsWhatItLacks(t *testing.T) {
 
 	// Two more events drop the oldest (the ring holds 4): a stream at
 	// position 10 has lost position 11; one at 11 has lost nothing.
-	f.add(1, []eventagg.StoredEvent{stored(15, "b", 2), stored(16, "b", 3)})
+	f.add(1, []eventagg.StoredEvent{stored(15, "b", 2), stored(16, "b", 3)}, false)
 	if _, ok := f.collect(&live{gen: 1, pos: 10}, &buf, 1<<20); ok {
 		t.Fatal("a stream behind the ring was served from it")
 	}
