@@ -36,9 +36,9 @@ const (
 //
 // A stream behind the end reads the store at its own pace (catch-up reads
 // share a budget, so a crowd replaying history cannot starve publishing);
-// once it has caught up it follows the feed, which reads and encodes each
-// committed event once for every live stream, and gets each commit's
-// events in one write. If it falls more than the feed's ring behind, it
+// once it has caught up it follows the feed, which takes each committed
+// event once for every live stream (from the writer, or one read of the
+// store) and encodes it once, and gets each commit's events in one write. If it falls more than the feed's ring behind, it
 // goes back to the store.
 func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
@@ -58,12 +58,12 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	if q.After, err = eventagg.ParseCursor(after); err == nil {
 		err = q.After.Check(q.Order, q.Topic == "")
 	}
-	// tail and from=end start near or at the end; a browser reconnecting
-	// with Last-Event-ID resends the same URL, and then the resume point
-	// wins.
 	if err == nil {
 		err = checkScope(r, q.Topic)
 	}
+	// tail and from=end start near or at the end; a browser reconnecting
+	// with Last-Event-ID resends the same URL, and then the resume point
+	// wins.
 	if err == nil && v.Has("tail") && !resumed {
 		err = s.tailCursor(r, &q, v.Get("tail"))
 	}
@@ -199,16 +199,18 @@ func (s *Server) readStore(r *http.Request, st *stream, buf *bytes.Buffer) (more
 		fmt.Fprintf(buf, ": skipped %d expired events (--retention)\n\n", page.Skipped)
 	}
 	var data []byte
+	scope, sent := scopeOf(r), 0
 	for i := range page.Events {
 		e := &page.Events[i]
-		if !scopeOf(r).Allows(e.Topic) {
+		if !scope.Allows(e.Topic) {
 			continue // a scoped key's stream of all topics holds only its topics
 		}
 		data = e.AppendJSON(data[:0])
 		writeFrame(buf, st.q.CursorAfter(*e).String(), data)
 		st.stored(e.Position)
+		sent++
 	}
-	s.feed.fromStore.Add(int64(len(page.Events)))
+	s.feed.fromStore.Add(int64(sent))
 	st.q.After = page.Last
 	return !page.Next.IsZero(), nil
 }

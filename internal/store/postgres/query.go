@@ -29,13 +29,10 @@ func (s *Store) Events(ctx context.Context, q eventagg.EventQuery) (eventagg.Eve
 	// horizon, below which every event has expired.
 	switch {
 	case global && q.Order == eventagg.ByArrival:
-		var horizon int64
-		if horizon, err = s.horizon(ctx); err != nil {
-			return eventagg.EventPage{}, interpretError(err)
-		}
 		rows, err = s.pool.Query(ctx, `SELECT `+eventColumns+` FROM events e JOIN topics t ON t.id = e.topic_id
-			WHERE e.id > $1 AND e.seq > COALESCE((SELECT x.expired_seq FROM topic_expiry x WHERE x.topic_id = e.topic_id), 0)
-			ORDER BY e.id LIMIT $2`, max(q.After.Pos, horizon), limit)
+			WHERE e.id > GREATEST($1, (`+horizon+`))
+			  AND e.seq > COALESCE((SELECT x.expired_seq FROM topic_expiry x WHERE x.topic_id = e.topic_id), 0)
+			ORDER BY e.id LIMIT $2`, q.After.Pos, limit)
 	case global:
 		return eventagg.EventPage{}, eventagg.Errorf(eventagg.EINVALID, "order: time order needs a topic")
 	case q.Order == eventagg.ByArrival:
@@ -73,16 +70,8 @@ func (s *Store) Events(ctx context.Context, q eventagg.EventQuery) (eventagg.Eve
 // horizon is an id at and below which every event has expired: the lowest
 // of the buckets' last expired ids, over the buckets that hold events. It
 // is exact because, within a bucket, ids rise with pos and expiry takes a
-// prefix of positions.
-func (s *Store) horizon(ctx context.Context) (int64, error) {
-	var h int64
-	err := s.pool.QueryRow(ctx, `SELECT COALESCE(min(x.expired_id), 0)
-		FROM bucket_expiry x JOIN buckets b ON b.id = x.bucket WHERE b.last_pos > 0`).Scan(&h)
-	if err != nil {
-		return 0, fmt.Errorf("read expiry horizon: %w", err)
-	}
-	return h, nil
-}
+// prefix of positions. PostgreSQL computes it once a statement.
+const horizon = `SELECT COALESCE(min(x.expired_id), 0) FROM bucket_expiry x JOIN buckets b ON b.id = x.bucket WHERE b.last_pos > 0`
 
 // skipped counts the expired events between an arrival-order cursor and
 // the page, and moves an empty page's Last past them, so that a tailing
@@ -92,6 +81,9 @@ func (s *Store) horizon(ctx context.Context) (int64, error) {
 // listed first), so it is a count of a range of the primary key, as long as
 // what it skips.
 func (s *Store) skipped(ctx context.Context, q eventagg.EventQuery, page *eventagg.EventPage) error {
+	if len(page.Events) > 0 && (q.Topic == "" && page.Events[0].Position == q.After.Pos+1 || q.Topic != "" && page.Events[0].Seq == q.After.Pos+1) {
+		return nil // the page starts right after the cursor: nothing between
+	}
 	var n, last int64
 	var err error
 	if q.Topic != "" {
