@@ -24,7 +24,7 @@ func parseScope(s string) (Scope, error) {
 		if strings.Contains(name, "*") {
 			return nil, fmt.Errorf("topic pattern %q: * only at the end", p)
 		}
-		if err := eventagg.ValidateTopic(name); err != nil && name != "" {
+		if err := eventagg.ValidateTopic(name); err != nil {
 			return nil, fmt.Errorf("topic pattern %q: %v", p, err)
 		}
 		out = append(out, p)

@@ -22,6 +22,7 @@ func TestParseAuthScopes(t *testing.T) {
 		keyRead + " read ord*ers":      `line 1: topic pattern "ord*ers": * only at the end`,
 		keyRead + " read orders,bad!*": `line 1: topic pattern "bad!*"`,
 		keyRead + " read a b":          "line 1: want",
+		keyRead + " read a,,b":         `line 1: topic pattern "": topic: required`,
 	} {
 		if _, err := httpapi.ParseAuth(strings.NewReader(file)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", file, err, want)
