@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -56,7 +57,18 @@ var addrRE = regexp.MustCompile(`addr=(\S+)`)
 // "listening" line, which names the port it got.
 func startServe(t *testing.T, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	p, err := launch(t, binary, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// launch is startServe for any build of eventagg; it reports a server that
+// exits before it listens as an error.
+func launch(t *testing.T, bin string, args ...string) (*proc, error) {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), "EVENTAGG_ADDR=", "EVENTAGG_DB=", "EVENTAGG_STORE=")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -87,12 +99,14 @@ func startServe(t *testing.T, args ...string) *proc {
 	select {
 	case a, ok := <-addr:
 		if !ok {
-			t.Fatalf("eventagg exited before listening:\n%s", p.log)
+			<-p.exited
+			return nil, fmt.Errorf("eventagg exited before listening:\n%s", p.log)
 		}
 		p.url = "http://" + a
 	case <-time.After(60 * time.Second):
 		cmd.Process.Kill()
-		t.Fatal("eventagg did not start listening within 60s")
+		<-p.exited
+		return nil, errors.New("eventagg did not start listening within 60s")
 	}
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
@@ -100,7 +114,7 @@ func startServe(t *testing.T, args ...string) *proc {
 			<-p.exited
 		}
 	})
-	return p
+	return p, nil
 }
 
 // ready reports whether /readyz answers 200.
