@@ -2,7 +2,6 @@ package main
 
 import (
 	"database/sql"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -88,14 +87,7 @@ func TestPowerCutCatchesADurabilityBug(t *testing.T) {
 func powerCuts(t *testing.T, bin string, cycles int) (*ackLedger, *proc, string, error) {
 	t.Helper()
 	mnt, backing := t.TempDir(), t.TempDir()
-	fsys, err := faultfs.Mount(mnt, backing)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("cannot mount FUSE (%v); CI must run the power-loss tests, as root with /dev/fuse", err)
-		}
-		t.Skipf("cannot mount FUSE here: %v", err)
-	}
-	t.Cleanup(func() { fsys.Unmount() })
+	fsys := faultfs.MountForTest(t, mnt, backing)
 	db := filepath.Join(mnt, "power.db")
 	ledger := &ackLedger{acked: map[string]int64{}}
 	p, err := launch(t, bin, "--db", db)
@@ -114,9 +106,7 @@ func powerCuts(t *testing.T, bin string, cycles int) (*ackLedger, *proc, string,
 				t.Fatalf("unmount: %v", err)
 			}
 			_, byFile = fsys.PowerCut()
-			if fsys, err = faultfs.Mount(mnt, backing); err != nil {
-				t.Fatal(err)
-			}
+			fsys = faultfs.MountForTest(t, mnt, backing)
 		})
 		// The -shm file is SQLite's shared-memory index, rebuilt from the
 		// WAL at open and never synced: what it loses says nothing.

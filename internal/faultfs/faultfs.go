@@ -12,9 +12,11 @@ package faultfs
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -60,6 +62,22 @@ func Mount(mountpoint, backing string) (*FS, error) {
 	}
 	f.server = server
 	return f, nil
+}
+
+// MountForTest mounts for a test, unmounted when it ends. Without FUSE it
+// skips on a developer's machine and fails in CI, which must run the
+// power-loss tests.
+func MountForTest(tb testing.TB, mountpoint, backing string) *FS {
+	tb.Helper()
+	f, err := Mount(mountpoint, backing)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			tb.Fatalf("cannot mount FUSE (%v); CI must run the power-loss tests, as root with /dev/fuse", err)
+		}
+		tb.Skipf("cannot mount FUSE here: %v", err)
+	}
+	tb.Cleanup(func() { f.Unmount() })
+	return f
 }
 
 // Unmount unmounts; the volatile layer stays until PowerCut or a sync.

@@ -9,25 +9,11 @@ import (
 	"github.com/eventagg/eventagg/internal/faultfs"
 )
 
-// mount mounts a faultfs over a fresh backing directory; without FUSE it
-// skips on a developer's machine and fails in CI.
-func mount(t *testing.T) (fsys *faultfs.FS, mnt, backing string) {
-	t.Helper()
-	mnt, backing = t.TempDir(), t.TempDir()
-	fsys, err := faultfs.Mount(mnt, backing)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("cannot mount FUSE (%v); CI must run the power-loss tests, as root with /dev/fuse", err)
-		}
-		t.Skipf("cannot mount FUSE here: %v", err)
-	}
-	return fsys, mnt, backing
-}
-
 // What was written and synced survives a power cut; what was written
 // after, or never synced, is gone, and the cut says how much it dropped.
 func TestPowerCutDropsWhatWasNotSynced(t *testing.T) {
-	fsys, mnt, backing := mount(t)
+	mnt, backing := t.TempDir(), t.TempDir()
+	fsys := faultfs.MountForTest(t, mnt, backing)
 	f, err := os.Create(filepath.Join(mnt, "data"))
 	if err != nil {
 		t.Fatal(err)
@@ -63,11 +49,7 @@ func TestPowerCutDropsWhatWasNotSynced(t *testing.T) {
 	}
 
 	// Remounted, the file is what was synced.
-	fsys, err = faultfs.Mount(mnt, backing)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fsys.Unmount()
+	fsys = faultfs.MountForTest(t, mnt, backing)
 	again, err := os.ReadFile(filepath.Join(mnt, "data"))
 	if err != nil || !bytes.Equal(again, synced) {
 		t.Fatalf("remounted: %d bytes (%v)", len(again), err)
