@@ -143,7 +143,7 @@ func TestPartitionFailsFastAndHeals(t *testing.T) {
 		t.Run(cut.name, func(t *testing.T) {
 			dbURL := pgtest.FreshSchema(t)
 			proxy, proxied := proxyTo(t, dbURL, "2")
-			const timeout = 2 * time.Second
+			const timeout = 5 * time.Second // generous: CI runs packages side by side, under -race
 			cfg := serveConfig{addr: "127.0.0.1:0", maxBody: 1 << 20, maxEvents: 100, maxQueued: 1000, storeTimeout: timeout}
 			cfg.store = proxied
 			cutOff, err := startService(context.Background(), cfg, slog.New(slog.DiscardHandler))
