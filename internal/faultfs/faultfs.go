@@ -40,6 +40,10 @@ type FS struct {
 type overlay struct {
 	pages map[int64][]byte
 	size  int64
+	// valid is how much of the backing file is still the file's: a
+	// truncate below it cuts it, so a page read back later shows zeros
+	// past it, not the old bytes.
+	valid int64
 }
 
 // Mount serves backing at mountpoint (both existing directories) with a
@@ -122,7 +126,7 @@ func (f *FS) overlayOf(path string, make bool) *overlay {
 		if syscall.Stat(path, &st) == nil {
 			size = st.Size
 		}
-		o = &overlay{pages: map[int64][]byte{}, size: size}
+		o = &overlay{pages: map[int64][]byte{}, size: size, valid: size}
 		f.files[path] = o
 	}
 	return o
@@ -134,9 +138,11 @@ func (f *FS) page(path string, o *overlay, n int64) []byte {
 		return p
 	}
 	p := make([]byte, pageSize)
-	if fd, err := syscall.Open(path, syscall.O_RDONLY, 0); err == nil {
-		syscall.Pread(fd, p, n*pageSize)
-		syscall.Close(fd)
+	if keep := min(pageSize, o.valid-n*pageSize); keep > 0 {
+		if fd, err := syscall.Open(path, syscall.O_RDONLY, 0); err == nil {
+			syscall.Pread(fd, p[:keep], n*pageSize)
+			syscall.Close(fd)
+		}
 	}
 	o.pages[n] = p
 	return p
@@ -321,13 +327,7 @@ func (f *file) truncate(size int64) {
 			clear(p[size-n*pageSize:])
 		}
 	}
-	if size > o.size {
-		// The bytes between the old end and the new are zeros: make sure
-		// a page read from the backing file does not show old ones.
-		last := o.size / pageSize
-		p := f.fs.page(f.path, o, last)
-		clear(p[o.size-last*pageSize:])
-	}
+	o.valid = min(o.valid, size)
 	o.size = size
 }
 

@@ -55,3 +55,46 @@ func TestPowerCutDropsWhatWasNotSynced(t *testing.T) {
 		t.Fatalf("remounted: %d bytes (%v)", len(again), err)
 	}
 }
+
+// A file cut short and written past its end again reads zeros in between,
+// not the bytes the cut removed, before and after a sync.
+func TestTruncateThenGrowReadsZeros(t *testing.T) {
+	mnt, backing := t.TempDir(), t.TempDir()
+	fsys := faultfs.MountForTest(t, mnt, backing)
+	path := filepath.Join(mnt, "f")
+	if err := os.WriteFile(path, bytes.Repeat([]byte("a"), 20000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(100); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("z"), 15000); err != nil {
+		t.Fatal(err)
+	}
+	want := append(append(bytes.Repeat([]byte("a"), 100), make([]byte, 14900)...), 'z')
+	for _, when := range []string{"before the sync", "after the sync"} {
+		got, err := os.ReadFile(path)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s: %d bytes, %v; want 100 a, zeros, z", when, len(got), err)
+		}
+		if err := f.Sync(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fsys.Unmount()
+	fsys.PowerCut()
+	if got, _ := os.ReadFile(filepath.Join(backing, "f")); !bytes.Equal(got, want) {
+		t.Fatalf("after a cut: %d bytes; the synced file is lost", len(got))
+	}
+}
