@@ -186,18 +186,6 @@ func TestOpenMergesBacklog(t *testing.T) {
 	checkAllDuplicates(t, s, events, first)
 }
 
-// TestOpensSchema2Database opens a file written by the store of schema
-// version 2 (testdata/schema2.db, made by storetest.WriteFixture on that
-// version's code), whose dedup key was a UNIQUE index: the migration drops
-// it and the store rebuilds the keys from the events.
-func TestOpensSchema2Database(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "old.db")
-	copyFile(t, "testdata/schema2.db", path)
-	s := MustOpen(t, path)
-	defer s.Close()
-	storetest.CheckSchema1(t, s)
-}
-
 // TestCompaction: merged keys land in dedup_recent; once it holds enough
 // (twice a merge's worth, and an eighth of dedup_keys) a compaction moves
 // them into dedup_keys, and every key deduplicates wherever it is, before

@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -9,15 +10,21 @@ import (
 	"github.com/eventagg/eventagg/internal/store/storetest"
 )
 
-// TestOpensSchema1Database opens a file written by the store of schema
-// version 1 (testdata/schema1.db, made by that version's code; see
+// TestOpensOldSchemas opens a file written by the store of each earlier
+// schema version (testdata/schemaN.db, made by that version's code; see
 // storetest.CheckSchema1), migrates it in place and reads everything back.
-func TestOpensSchema1Database(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "old.db")
-	copyFile(t, "testdata/schema1.db", path)
-	s := MustOpen(t, path)
-	defer s.Close()
-	storetest.CheckSchema1(t, s)
+// Schema 2's dedup key was a UNIQUE index: migration 003 drops it and the
+// store rebuilds the keys from the events.
+func TestOpensOldSchemas(t *testing.T) {
+	for _, v := range []int{1, 2} {
+		t.Run(fmt.Sprint("schema", v), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "old.db")
+			copyFile(t, fmt.Sprintf("testdata/schema%d.db", v), path)
+			s := MustOpen(t, path)
+			defer s.Close()
+			storetest.CheckSchema1(t, s)
+		})
+	}
 }
 
 func copyFile(t *testing.T, from, to string) {
