@@ -12,9 +12,11 @@ import (
 // from one order is refused by another instead of silently skipping events.
 type Cursor struct {
 	Order  Order
-	Global bool  // a position in the all-topics listing
-	Time   int64 // event time in µs since the epoch; ByTime only
-	Pos    int64 // seq within a topic, or the global position when Global
+	Global bool // a position in the all-topics listing
+	// Key is the order's first sort key: event time in µs since the
+	// epoch (ByTime) or the clock (ByCausal); 0 for ByArrival.
+	Key int64
+	Pos int64 // seq within a topic, or the global position when Global
 }
 
 // IsZero reports whether c is the start of a listing.
@@ -30,8 +32,8 @@ func (c Cursor) String() string {
 		scope = "g"
 	}
 	var raw string
-	if c.Order == ByTime {
-		raw = fmt.Sprintf("1:%s:time:%d:%d", scope, c.Time, c.Pos)
+	if c.Order == ByTime || c.Order == ByCausal {
+		raw = fmt.Sprintf("1:%s:%s:%d:%d", scope, c.Order, c.Key, c.Pos)
 	} else {
 		raw = fmt.Sprintf("1:%s:arrival:%d", scope, c.Pos)
 	}
@@ -59,8 +61,8 @@ func ParseCursor(s string) (Cursor, error) {
 	nums := parts[3:]
 	switch {
 	case c.Order == ByArrival && len(nums) == 1:
-	case c.Order == ByTime && len(nums) == 2:
-		if c.Time, err = strconv.ParseInt(nums[0], 10, 64); err != nil {
+	case (c.Order == ByTime || c.Order == ByCausal) && len(nums) == 2:
+		if c.Key, err = strconv.ParseInt(nums[0], 10, 64); err != nil {
 			return Cursor{}, bad
 		}
 		nums = nums[1:]
@@ -97,8 +99,11 @@ func (q EventQuery) CursorAfter(e StoredEvent) Cursor {
 	if c.Global {
 		c.Pos = e.Position
 	}
-	if q.Order == ByTime {
-		c.Time = e.Timestamp.UnixMicro()
+	switch q.Order {
+	case ByTime:
+		c.Key = e.Timestamp.UnixMicro()
+	case ByCausal:
+		c.Key = e.Clock
 	}
 	return c
 }

@@ -10,8 +10,10 @@ func TestCursorRoundTrip(t *testing.T) {
 	for _, c := range []eventagg.Cursor{
 		{Order: eventagg.ByArrival, Pos: 1},
 		{Order: eventagg.ByArrival, Global: true, Pos: 1 << 40},
-		{Order: eventagg.ByTime, Time: -62135596800000000, Pos: 7},
-		{Order: eventagg.ByTime, Time: 1764000000123456, Pos: 0},
+		{Order: eventagg.ByTime, Key: -62135596800000000, Pos: 7},
+		{Order: eventagg.ByTime, Key: 1764000000123456, Pos: 0},
+		{Order: eventagg.ByCausal, Key: 42, Pos: 9},
+		{Order: eventagg.ByCausal, Key: 1<<62 + 5, Pos: 1},
 	} {
 		got, err := eventagg.ParseCursor(c.String())
 		if err != nil || got != c {

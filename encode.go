@@ -35,6 +35,8 @@ func (e *StoredEvent) AppendJSON(b []byte) []byte {
 	default:
 		b = append(b, e.Payload...)
 	}
+	b = append(b, `,"clock":`...)
+	b = appendInt(b, e.Clock)
 	b = append(b, `,"seq":`...)
 	b = appendInt(b, e.Seq)
 	b = append(b, `,"received_at":"`...)

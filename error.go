@@ -15,6 +15,7 @@ const (
 	EUNAVAILABLE   = "unavailable"   // overloaded or store down: retry later
 	ENOTFOUND      = "not_found"     // what was asked for does not exist
 	EFORBIDDEN     = "forbidden"     // the API key may not do this (or not to this topic)
+	ECONFLICT      = "conflict"      // a lone event whose key is taken by other content
 	EINTERNAL      = "internal"      // a bug or an unexpected failure
 )
 

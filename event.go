@@ -4,6 +4,8 @@
 package eventagg
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"time"
 )
@@ -16,6 +18,15 @@ type Event struct {
 	Timestamp time.Time       `json:"timestamp"`
 	Source    string          `json:"source"`
 	Payload   json.RawMessage `json:"payload"`
+	// Clock is the publisher's Lamport time, when HasClock; a store gives
+	// an event sent without one the largest clock its topic has stored, so
+	// that it sorts after everything committed before it (order=causal).
+	// It is ordering metadata, not content: the digest leaves it out.
+	Clock    int64 `json:"clock"`
+	HasClock bool  `json:"-"`
+	// Digest identifies the content (see ContentDigest); validation sets
+	// it, so the single writer does not have to.
+	Digest Digest `json:"-"`
 }
 
 // StoredEvent is an event as the store returns it: with its per-topic
@@ -38,6 +49,7 @@ type Input struct {
 	Timestamp string          `json:"timestamp"`
 	Source    string          `json:"source"`
 	Payload   json.RawMessage `json:"payload"`
+	Clock     json.RawMessage `json:"clock,omitempty"`
 }
 
 // Status is the verdict on one published event.
@@ -45,7 +57,8 @@ type Status string
 
 const (
 	Accepted  Status = "accepted"  // stored now, with a new seq
-	Duplicate Status = "duplicate" // (topic, event_id) was stored before; seq is the original's
+	Duplicate Status = "duplicate" // (topic, event_id) was stored before with this content; seq is the original's
+	Conflict  Status = "conflict"  // (topic, event_id) was stored before with other content; seq is the original's, nothing stored
 	Rejected  Status = "rejected"  // invalid; nothing stored
 )
 
@@ -55,8 +68,60 @@ const (
 // time (else they are zero), so a reader of recent commits need not read
 // them back.
 type Appended struct {
-	Seq        int64
-	Duplicate  bool
+	Seq       int64
+	Duplicate bool // the key was stored (or earlier in the group): Seq is the original's
+	Conflict  bool // a Duplicate whose content differs from the original's
+	// Clock is the clock the new event was stored with (its own, or the
+	// one the store gave it).
+	Clock      int64
 	Position   int64
 	ReceivedAt time.Time
+}
+
+// Status is the verdict an appended event gets.
+func (a Appended) Status() Status {
+	switch {
+	case a.Conflict:
+		return Conflict
+	case a.Duplicate:
+		return Duplicate
+	}
+	return Accepted
+}
+
+// Digest identifies an event's content: the first 64 bits of SHA-256 over
+// its timestamp (UTC µs, as stored), its source and its payload in RFC
+// 8785 canonical form, so that key order and spacing do not matter. A retry
+// has the digest of its original; a different event under a taken key has
+// another one except with probability 2^-64. Zero means unknown: events
+// whose content expired before digests existed.
+type Digest int64
+
+// ContentDigest returns e.Digest, computing it if validation did not.
+func (e *Event) ContentDigest() Digest {
+	if e.Digest != 0 {
+		return e.Digest
+	}
+	return DigestOf(e.Timestamp, e.Source, e.Payload)
+}
+
+// DigestOf computes the digest of an event's content. A payload that is not
+// canonicalisable (invalid UTF-8 in a string, a number beyond a double's
+// range: not I-JSON, though Go's decoder lets them in) is digested as sent.
+func DigestOf(ts time.Time, source string, payload []byte) Digest {
+	buf := make([]byte, 0, 32+len(source)+len(payload))
+	buf = append(buf, "eventagg/v1\x00"...)
+	buf = binary.BigEndian.AppendUint64(buf, uint64(ts.UnixMicro()))
+	buf = binary.AppendUvarint(buf, uint64(len(source)))
+	buf = append(buf, source...)
+	if c, err := Canonical(buf, payload); err == nil {
+		buf = append(c, 'c')
+	} else {
+		buf = append(append(buf, payload...), 'r')
+	}
+	sum := sha256.Sum256(buf)
+	if d := Digest(binary.BigEndian.Uint64(sum[:8])); d != 0 {
+		return d
+	}
+	return 1
 }

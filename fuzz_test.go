@@ -55,7 +55,7 @@ func FuzzValidate(f *testing.F) {
 func FuzzParseCursor(f *testing.F) {
 	f.Add("")
 	f.Add(eventagg.Cursor{Order: eventagg.ByArrival, Pos: 7}.String())
-	f.Add(eventagg.Cursor{Order: eventagg.ByTime, Time: -1, Pos: 3}.String())
+	f.Add(eventagg.Cursor{Order: eventagg.ByTime, Key: -1, Pos: 3}.String())
 	f.Add(eventagg.Cursor{Order: eventagg.ByArrival, Global: true, Pos: 1 << 62}.String())
 	f.Add("MTp0OmFycml2YWw6LTE")
 	f.Add("' OR 1=1 --")

@@ -12,8 +12,11 @@ type Store interface {
 	// Append stores a group of valid events in one transaction: each
 	// (topic, event_id) that is new gets the next seq of its topic; one that
 	// is already stored, or repeated earlier in the same group, is a
-	// duplicate carrying the original's seq. The counters (received,
-	// duplicates, rejected) move in the same transaction. When Append
+	// duplicate carrying the original's seq, and a conflict too when its
+	// content digest differs from the original's (nothing of it is stored).
+	// A new event without a clock gets the largest its topic has stored.
+	// The counters (received, duplicates, conflicts, rejected) move in the
+	// same transaction. When Append
 	// returns nil the group is durable. On error nothing of it is stored.
 	Append(ctx context.Context, events []Event, rejected int) ([]Appended, error)
 
@@ -72,6 +75,12 @@ const (
 	// ByTime is event-time order, ties broken by seq. A late event (older
 	// timestamp) lands before positions already read.
 	ByTime Order = "time"
+	// ByCausal is Lamport-clock order, ties broken by seq: an event a
+	// publisher sent after it saw another (and so stamped with a larger
+	// clock) is listed after it, whatever the wall clocks or the arrival
+	// order say. Like ByTime it cannot be tailed: a late event with a small
+	// clock lands before positions already read.
+	ByCausal Order = "causal"
 )
 
 // EventQuery selects a page of events.
@@ -97,12 +106,13 @@ type EventPage struct {
 }
 
 // Stats are the persisted counters. When the service is idle,
-// Received == Processed + Duplicates.
+// Received == Processed + Duplicates + Conflicts.
 type Stats struct {
 	Received   int64 // valid events received, duplicates included
 	Stored     int64 // unique events stored
 	Processed  int64 // unique events the consumer has applied
-	Duplicates int64 // duplicates dropped
+	Duplicates int64 // duplicates dropped (same key, same content)
+	Conflicts  int64 // conflicts refused (same key, other content)
 	Rejected   int64 // invalid events refused
 	TopicCount int64 // topics that exist
 	Expired    int64 // stored events whose contents retention removed (their keys stay)
@@ -134,12 +144,13 @@ func (q TopicQuery) Matches(name string) bool {
 // Pending is the number of stored events the consumer has not yet applied.
 func (s Stats) Pending() int64 { return s.Stored - s.Processed }
 
-// TopicStats are one topic's counters. Received == LastSeq + Duplicates,
-// since seq is gap-free from 1.
+// TopicStats are one topic's counters. Received == LastSeq + Duplicates +
+// Conflicts, since seq is gap-free from 1.
 type TopicStats struct {
 	Topic      string
 	Received   int64
 	Duplicates int64
+	Conflicts  int64
 	LastSeq    int64     // last seq assigned: the events stored
 	Processed  int64     // events the consumer has applied
 	FirstTime  time.Time // earliest and latest event time stored; zero
@@ -161,7 +172,7 @@ type Rows interface {
 
 // ReadPage builds the page for q from rows holding, in order: position,
 // topic, seq, event_id, event time and commit time (µs since the epoch),
-// source and payload. A store asks for q.Limit+1 rows: the extra row only
+// source, payload and clock. A store asks for q.Limit+1 rows: the extra row only
 // tells that there is a next page. Both stores share it, so paging behaves
 // the same on each.
 func ReadPage(q EventQuery, rows Rows) (EventPage, error) {
@@ -174,7 +185,7 @@ func ReadPage(q EventQuery, rows Rows) (EventPage, error) {
 		var e StoredEvent
 		var ts, recv int64
 		var payload []byte
-		if err := rows.Scan(&e.Position, &e.Topic, &e.Seq, &e.EventID, &ts, &recv, &e.Source, &payload); err != nil {
+		if err := rows.Scan(&e.Position, &e.Topic, &e.Seq, &e.EventID, &ts, &recv, &e.Source, &payload, &e.Clock); err != nil {
 			return EventPage{}, err
 		}
 		e.Timestamp, e.ReceivedAt, e.Payload = time.UnixMicro(ts).UTC(), time.UnixMicro(recv).UTC(), payload

@@ -54,7 +54,26 @@ func (in *Input) ValidateWithin(l PayloadLimits) (Event, error) {
 	if err := validatePayload(in.Payload, l); err != nil {
 		return Event{}, err
 	}
-	return Event{Topic: in.Topic, EventID: in.EventID, Timestamp: ts, Source: in.Source, Payload: in.Payload}, nil
+	e := Event{Topic: in.Topic, EventID: in.EventID, Timestamp: ts, Source: in.Source, Payload: in.Payload}
+	if e.Clock, e.HasClock, err = parseClock(in.Clock); err != nil {
+		return Event{}, err
+	}
+	e.Digest = DigestOf(e.Timestamp, e.Source, e.Payload)
+	return e, nil
+}
+
+// parseClock reads the optional clock: absent or null is none; otherwise a
+// non-negative integer that fits in 63 bits.
+func parseClock(raw []byte) (int64, bool, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, false, nil
+	}
+	c, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil || c < 0 {
+		return 0, false, Errorf(EINVALID, "clock: must be a non-negative integer below 2^63 (the publisher's Lamport time), got %s", Quote(string(raw)))
+	}
+	return c, true, nil
 }
 
 // ValidateTopic checks a topic name: 1–255 characters of [A-Za-z0-9._:/-],

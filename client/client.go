@@ -23,13 +23,15 @@ import (
 )
 
 // Event is one event to publish. Timestamp is RFC 3339 text (see Time);
-// Payload must be a JSON object.
+// Payload must be a JSON object. Clock is its Lamport time: leave it nil
+// and Publish stamps the event from the client's Clock.
 type Event struct {
 	Topic     string          `json:"topic"`
 	EventID   string          `json:"event_id"`
 	Timestamp string          `json:"timestamp"`
 	Source    string          `json:"source"`
 	Payload   json.RawMessage `json:"payload"`
+	Clock     *int64          `json:"clock,omitempty"`
 }
 
 // Time formats t the way the server stores it: UTC RFC 3339 with µs.
@@ -38,7 +40,7 @@ func Time(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.99999
 // Verdict is the server's answer for one event.
 type Verdict struct {
 	Index  int    `json:"index"`
-	Status string `json:"status"` // accepted, duplicate or rejected
+	Status string `json:"status"` // accepted, duplicate, conflict or rejected
 	Seq    int64  `json:"seq,omitempty"`
 	Error  string `json:"error,omitempty"`
 }
@@ -48,6 +50,7 @@ type Result struct {
 	Received   int       `json:"received"` // events in the request, rejected included
 	Accepted   int       `json:"accepted"` // stored now
 	Duplicates int       `json:"duplicates"`
+	Conflicts  int       `json:"conflicts"` // the key is stored with other content: nothing stored
 	Rejected   int       `json:"rejected"`
 	Results    []Verdict `json:"results"`
 	Retries    int       `json:"-"` // how many times the request was sent again
@@ -99,18 +102,18 @@ type Retry struct {
 // DefaultRetry: 100 ms doubling to 10 s, giving up after 2 minutes.
 var DefaultRetry = Retry{Base: 100 * time.Millisecond, Max: 10 * time.Second, MaxElapsed: 2 * time.Minute}
 
-// Clock is the client's source of time; tests replace it to check waits
-// without waiting.
-type Clock interface {
+// TimeSource is the client's source of wall-clock time for back-off;
+// tests replace it to check waits without waiting.
+type TimeSource interface {
 	Now() time.Time
 	Sleep(ctx context.Context, d time.Duration) error
 }
 
-type realClock struct{}
+type realTime struct{}
 
-func (realClock) Now() time.Time { return time.Now() }
+func (realTime) Now() time.Time { return time.Now() }
 
-func (realClock) Sleep(ctx context.Context, d time.Duration) error {
+func (realTime) Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -127,8 +130,11 @@ type Client struct {
 	key    string
 	http   *http.Client
 	retry  Retry
-	clock  Clock
+	clock  TimeSource
 	jitter func(max time.Duration) time.Duration
+	// lamport stamps what this client publishes and observes what it
+	// reads (see Clock).
+	lamport *Clock
 }
 
 // Option configures a Client.
@@ -144,8 +150,13 @@ func WithAPIKey(key string) Option { return func(c *Client) { c.key = key } }
 // WithRetry sets the back-off policy.
 func WithRetry(r Retry) Option { return func(c *Client) { c.retry = r } }
 
-// WithClock sets the clock used for back-off waits.
-func WithClock(cl Clock) Option { return func(c *Client) { c.clock = cl } }
+// WithTimeSource sets the source of time used for back-off waits.
+func WithTimeSource(ts TimeSource) Option { return func(c *Client) { c.clock = ts } }
+
+// WithLamportClock makes the client stamp and observe with lc, for
+// instance one clock shared by every client of a process (by default each
+// client has its own).
+func WithLamportClock(lc *Clock) Option { return func(c *Client) { c.lamport = lc } }
 
 // WithJitter replaces the random draw in [0, max]; tests make it fixed.
 func WithJitter(f func(max time.Duration) time.Duration) Option {
@@ -155,10 +166,11 @@ func WithJitter(f func(max time.Duration) time.Duration) Option {
 // New returns a client for the server at baseURL (e.g. http://127.0.0.1:8080).
 func New(baseURL string, opts ...Option) *Client {
 	c := &Client{
-		base:  strings.TrimRight(baseURL, "/"),
-		http:  &http.Client{Timeout: 30 * time.Second},
-		retry: DefaultRetry,
-		clock: realClock{},
+		base:    strings.TrimRight(baseURL, "/"),
+		http:    &http.Client{Timeout: 30 * time.Second},
+		retry:   DefaultRetry,
+		clock:   realTime{},
+		lamport: new(Clock),
 		jitter: func(max time.Duration) time.Duration {
 			if max <= 0 {
 				return 0
@@ -173,10 +185,15 @@ func New(baseURL string, opts ...Option) *Client {
 }
 
 // Publish sends events as one batch and returns the server's verdicts,
-// retrying as described in the package doc.
+// retrying as described in the package doc. Each event without a Clock is
+// stamped once, here: its retries carry the same clock.
 func (c *Client) Publish(ctx context.Context, events ...Event) (Result, error) {
 	raws := make([]json.RawMessage, len(events))
 	for i, e := range events {
+		if e.Clock == nil {
+			t := c.lamport.Tick()
+			e.Clock = &t
+		}
 		b, err := json.Marshal(e)
 		if err != nil {
 			return Result{}, fmt.Errorf("event %d: %w", i, err)
@@ -186,15 +203,19 @@ func (c *Client) Publish(ctx context.Context, events ...Event) (Result, error) {
 	return c.PublishRaw(ctx, raws...)
 }
 
-// PublishRaw sends already encoded events (each a JSON object) as one batch.
+// PublishRaw sends already encoded events (each a JSON object) as one
+// batch, stamping those without a "clock" as Publish does.
 func (c *Client) PublishRaw(ctx context.Context, events ...json.RawMessage) (Result, error) {
 	if len(events) == 0 {
 		return Result{}, nil
 	}
 	size := 2 + len(events)
-	for _, e := range events {
-		size += len(e)
+	stamped := make([]json.RawMessage, len(events)) // the caller's slice stays as it was
+	for i, e := range events {
+		stamped[i] = c.lamport.stamp(e)
+		size += len(stamped[i])
 	}
+	events = stamped
 	body := make([]byte, 0, size)
 	body = append(body, '[')
 	for i, e := range events {

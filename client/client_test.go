@@ -97,7 +97,7 @@ func TestRefusalsAreNotRetried(t *testing.T) {
 	h, _ := server(t)
 	srv, hits := countingServer(t, h)
 	clock := &fakeClock{now: time.Unix(0, 0)}
-	c := client.New(srv.URL, client.WithClock(clock))
+	c := client.New(srv.URL, client.WithTimeSource(clock))
 	_, err := c.Publish(context.Background(), client.Event{Topic: "bad topic"})
 	var e *client.Error
 	// A one-event batch is still a batch: the server rejects per event, 200.
@@ -163,7 +163,7 @@ func TestRetriesUntilStoredExactlyOnce(t *testing.T) {
 	srv := httptest.NewServer(f)
 	defer srv.Close()
 	clock := &fakeClock{now: time.Unix(0, 0)}
-	c := client.New(srv.URL, client.WithClock(clock),
+	c := client.New(srv.URL, client.WithTimeSource(clock),
 		client.WithRetry(client.Retry{Base: 100 * time.Millisecond, Max: time.Second, MaxElapsed: time.Minute}))
 
 	res, err := c.Publish(context.Background(), ev("r", "a"), ev("r", "b"))
@@ -207,7 +207,7 @@ func TestBackoffDoublesUpToMaxAndGivesUp(t *testing.T) {
 	}))
 	defer srv.Close()
 	clock := &fakeClock{now: time.Unix(0, 0)}
-	c := client.New(srv.URL, client.WithClock(clock),
+	c := client.New(srv.URL, client.WithTimeSource(clock),
 		client.WithJitter(func(max time.Duration) time.Duration { return max }), // the ceiling itself
 		client.WithRetry(client.Retry{Base: 100 * time.Millisecond, Max: time.Second, MaxElapsed: 5 * time.Second}))
 	_, err := c.Publish(context.Background(), ev("x", "1"))
@@ -231,7 +231,7 @@ func TestNetworkErrorsAreRetriedUntilContextEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	clock := &fakeClock{now: time.Unix(0, 0)}
 	var attempts int
-	c := client.New(url, client.WithClock(clock), client.WithJitter(func(max time.Duration) time.Duration {
+	c := client.New(url, client.WithTimeSource(clock), client.WithJitter(func(max time.Duration) time.Duration {
 		attempts++
 		if attempts == 3 {
 			cancel()
@@ -348,7 +348,7 @@ func TestTimeoutIsRetried(t *testing.T) {
 	srv := httptest.NewServer(f)
 	defer srv.Close()
 	clock := &fakeClock{now: time.Unix(0, 0)}
-	c := client.New(srv.URL, client.WithClock(clock), client.WithHTTPClient(&http.Client{Timeout: 300 * time.Millisecond}))
+	c := client.New(srv.URL, client.WithTimeSource(clock), client.WithHTTPClient(&http.Client{Timeout: 300 * time.Millisecond}))
 	res, err := c.Publish(context.Background(), ev("slow", "1"))
 	if err != nil || res.Retries != 1 || res.Duplicates != 1 || res.Results[0].Seq != 1 {
 		t.Fatalf("%+v %v", res, err)
@@ -425,7 +425,7 @@ func TestUnprocessableIsNotRetried(t *testing.T) {
 	}))
 	defer srv.Close()
 	clock := &fakeClock{now: time.Unix(0, 0)}
-	_, err := client.New(srv.URL, client.WithClock(clock)).Publish(context.Background(), ev("t", "1"))
+	_, err := client.New(srv.URL, client.WithTimeSource(clock)).Publish(context.Background(), ev("t", "1"))
 	var e *client.Error
 	if !errors.As(err, &e) || e.Status != 422 || e.Code != "invalid" || e.Message != "timestamp: not RFC 3339" {
 		t.Fatalf("422: %v", err)

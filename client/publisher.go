@@ -23,9 +23,9 @@ var DefaultBatching = Batching{MaxEvents: 500, MaxBytes: 1 << 20, Interval: 200 
 
 // Totals add up everything a Publisher has sent.
 type Totals struct {
-	Accepted, Duplicates, Rejected, Retries, Requests int
-	// FirstErrors holds the first few rejections, "index: message" with the
-	// index counted over all events added.
+	Accepted, Duplicates, Conflicts, Rejected, Retries, Requests int
+	// FirstErrors holds the first few rejections and conflicts, "index:
+	// message" with the index counted over all events added.
 	FirstErrors []string
 }
 
@@ -161,10 +161,18 @@ func (p *Publisher) send(ctx context.Context, batch []json.RawMessage, base int)
 	p.totals.Requests++
 	p.totals.Accepted += res.Accepted
 	p.totals.Duplicates += res.Duplicates
+	p.totals.Conflicts += res.Conflicts
 	p.totals.Rejected += res.Rejected
 	for _, v := range res.Results {
-		if v.Status == "rejected" && len(p.totals.FirstErrors) < keepErrors {
+		if len(p.totals.FirstErrors) == keepErrors {
+			break
+		}
+		switch v.Status {
+		case "rejected":
 			p.totals.FirstErrors = append(p.totals.FirstErrors, strconv.Itoa(base+v.Index)+": "+v.Error)
+		case "conflict":
+			p.totals.FirstErrors = append(p.totals.FirstErrors, strconv.Itoa(base+v.Index)+
+				": conflict: its (topic, event_id) is stored as seq "+strconv.FormatInt(v.Seq, 10)+" with other content; nothing stored")
 		}
 	}
 	return nil

@@ -78,7 +78,7 @@ func TestBackupWhilePublishing(t *testing.T) {
 			t.Fatalf("%s, acknowledged with seq %d before the backup, is in the copy with seq %d (present: %v)", key, seq, got, ok)
 		}
 	}
-	if s.Received != s.UniqueProcessed+s.DuplicateDrop || s.Stored != total || s.UniqueProcessed != total {
+	if s.Received != s.UniqueProcessed+s.DuplicateDrop+s.Conflicts || s.Conflicts != 0 || s.Stored != total || s.UniqueProcessed != total {
 		t.Fatalf("the copy's stats do not add up: %+v, %d listed", s, total)
 	}
 	if !strings.Contains(string(msg), "backed up") {

@@ -83,7 +83,7 @@ type generator struct {
 	mu     sync.Mutex
 	c      benchConfig
 	ids    *client.IDGenerator
-	recent []string // ring of generated topic\x00id keys
+	recent []json.RawMessage // ring of generated events, repeated as sent (a retry carries the same content)
 	next   int
 	made   int
 	dups   int
@@ -92,7 +92,7 @@ type generator struct {
 }
 
 func newGenerator(c benchConfig) *generator {
-	return &generator{c: c, ids: client.NewIDGenerator(), recent: make([]string, 0, 4096),
+	return &generator{c: c, ids: client.NewIDGenerator(), recent: make([]json.RawMessage, 0, 4096),
 		pad: strings.Repeat("x", max(c.payloadBytes-20, 0)), runTag: strconv.FormatUint(rand.Uint64(), 36)}
 }
 
@@ -105,27 +105,27 @@ func (g *generator) batch(n int, limit int) []json.RawMessage {
 	}
 	out := make([]json.RawMessage, 0, max(n, 0))
 	for i := 0; i < n; i++ {
-		var topic, id string
-		if len(g.recent) > 0 && rand.Float64() < g.c.dupRate {
-			topic, id, _ = strings.Cut(g.recent[rand.IntN(len(g.recent))], "\x00")
-			g.dups++
-		} else {
-			topic = "bench." + strconv.Itoa(rand.IntN(g.c.topics))
-			if g.c.idMode == "sortable" {
-				id = g.ids.New()
-			} else {
-				id = fmt.Sprintf("%016x%016x", rand.Uint64(), rand.Uint64())
-			}
-			key := topic + "\x00" + id
-			if len(g.recent) < cap(g.recent) {
-				g.recent = append(g.recent, key)
-			} else {
-				g.recent[g.next] = key
-				g.next = (g.next + 1) % len(g.recent)
-			}
-		}
 		g.made++
-		out = append(out, g.encode(topic, id))
+		if len(g.recent) > 0 && rand.Float64() < g.c.dupRate {
+			out = append(out, g.recent[rand.IntN(len(g.recent))])
+			g.dups++
+			continue
+		}
+		topic := "bench." + strconv.Itoa(rand.IntN(g.c.topics))
+		var id string
+		if g.c.idMode == "sortable" {
+			id = g.ids.New()
+		} else {
+			id = fmt.Sprintf("%016x%016x", rand.Uint64(), rand.Uint64())
+		}
+		e := g.encode(topic, id)
+		if len(g.recent) < cap(g.recent) {
+			g.recent = append(g.recent, e)
+		} else {
+			g.recent[g.next] = e
+			g.next = (g.next + 1) % len(g.recent)
+		}
+		out = append(out, e)
 	}
 	return out
 }
@@ -167,6 +167,7 @@ type benchReport struct {
 	} `json:"latency_ms"`
 	DupRateSent     float64           `json:"duplicate_rate_sent"`
 	DupRateReported float64           `json:"duplicate_rate_reported"`
+	Conflicts       int64             `json:"conflicts_reported"`
 	StatsDelta      map[string]int64  `json:"stats_delta"`
 	Expected        map[string]int64  `json:"stats_expected"`
 	Mismatches      []string          `json:"mismatches"`
@@ -233,6 +234,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		failed    atomic.Int64
 		retries   atomic.Int64
 		reportDup atomic.Int64
+		conflicts atomic.Int64
 		sent      atomic.Int64
 		slot      atomic.Int64 // next scheduled request, in --rate mode
 		firstErr  atomic.Value
@@ -276,6 +278,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 					continue
 				}
 				reportDup.Add(int64(res.Duplicates))
+				conflicts.Add(int64(res.Conflicts))
 				sent.Add(int64(len(events)))
 			}
 		}()
@@ -297,15 +300,20 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		RequestsPerSec:  float64(requests.Load()) / elapsed.Seconds(),
 		DupRateSent:     float64(dups) / float64(max(made, 1)),
 		DupRateReported: float64(reportDup.Load()) / float64(max(made, 1)),
+		Conflicts:       conflicts.Load(),
 		StatsDelta:      map[string]int64{},
-		Expected:        map[string]int64{"received": int64(made), "duplicate_dropped": int64(dups), "unique_processed": int64(made - dups), "rejected": 0},
+		Expected: map[string]int64{"received": int64(made), "duplicate_dropped": int64(dups), "unique_processed": int64(made - dups),
+			"conflicts": 0, "rejected": 0},
 		Mismatches:      []string{},
 		Config: map[string]string{"url": url, "batch": strconv.Itoa(c.batch), "concurrency": strconv.Itoa(c.conc),
 			"duplicate_rate": fmt.Sprint(c.dupRate), "id": c.idMode, "topics": strconv.Itoa(c.topics), "payload_bytes": strconv.Itoa(c.payloadBytes)},
 	}
 	r.LatencyMS.P50, r.LatencyMS.P90 = millis(hist.Quantile(0.5)), millis(hist.Quantile(0.9))
 	r.LatencyMS.P99, r.LatencyMS.Max = millis(hist.Quantile(0.99)), millis(hist.Max())
-	for _, k := range []string{"received", "duplicate_dropped", "unique_processed", "rejected"} {
+	if r.Conflicts > 0 {
+		r.Mismatches = append(r.Mismatches, fmt.Sprintf("%d events answered conflict: the bench repeats events unchanged", r.Conflicts))
+	}
+	for _, k := range []string{"received", "duplicate_dropped", "unique_processed", "conflicts", "rejected"} {
 		r.StatsDelta[k] = after[k] - before[k]
 		if r.StatsDelta[k] != r.Expected[k] {
 			r.Mismatches = append(r.Mismatches, fmt.Sprintf("%s: server counted %d, bench sent %d", k, r.StatsDelta[k], r.Expected[k]))
@@ -364,7 +372,7 @@ func printReport(w io.Writer, c benchConfig, r benchReport) {
 	fmt.Fprintf(w, "events      %d in %d requests (%d failed, %d retries) over %.2fs\n", r.Events, r.Requests, r.Failed, r.Retries, r.Seconds)
 	fmt.Fprintf(w, "throughput  %.0f events/s, %.0f requests/s\n", r.EventsPerSec, r.RequestsPerSec)
 	fmt.Fprintf(w, "latency     p50 %.2fms  p90 %.2fms  p99 %.2fms  max %.2fms\n", r.LatencyMS.P50, r.LatencyMS.P90, r.LatencyMS.P99, r.LatencyMS.Max)
-	fmt.Fprintf(w, "duplicates  sent %.1f%%, server reported %.1f%%\n", 100*r.DupRateSent, 100*r.DupRateReported)
+	fmt.Fprintf(w, "duplicates  sent %.1f%%, server reported %.1f%%; %d conflicts\n", 100*r.DupRateSent, 100*r.DupRateReported, r.Conflicts)
 	if len(r.Mismatches) == 0 {
 		fmt.Fprintln(w, "stats       /stats deltas match what was sent")
 	}
@@ -392,9 +400,9 @@ func getStats(ctx context.Context, h *http.Client, url, key string) (map[string]
 		return nil, fmt.Errorf("GET /stats: %w", err)
 	}
 	out := map[string]int64{}
-	for _, k := range []string{"received", "duplicate_dropped", "unique_processed", "rejected", "pending"} {
+	for _, k := range []string{"received", "duplicate_dropped", "unique_processed", "conflicts", "rejected", "pending"} {
 		v, ok := m[k].(float64)
-		if !ok {
+		if !ok && k != "conflicts" { // a server older than conflicts has none
 			return nil, fmt.Errorf("GET /stats: no %q counter", k)
 		}
 		out[k] = int64(v)
@@ -414,5 +422,11 @@ func waitIdle(ctx context.Context, h *http.Client, url, key string) (map[string]
 			return s, fmt.Errorf("server still has %d events pending after 2 minutes", s["pending"])
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func setKey(req *http.Request, key string) {
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
 	}
 }

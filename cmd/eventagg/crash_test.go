@@ -28,10 +28,12 @@ func (pub *publisher) body() (string, []string) {
 	var events, keys []string
 	for i := 0; i < 20; i++ {
 		topic := crashTopics[(pub.id+i)%len(crashTopics)]
-		// Ids repeat across publishers and batches: about a third are dups.
+		// Ids repeat across publishers and batches: about a third are
+		// dups. The content is the key's, as a retry's is (other content
+		// would be a conflict).
 		id := fmt.Sprint((pub.id*7 + pub.batch*13 + i*3) % 1500)
 		b, _ := json.Marshal(map[string]any{"topic": topic, "event_id": id, "timestamp": "2026-11-24T10:00:00Z",
-			"source": fmt.Sprint("pub-", pub.id), "payload": map[string]int{"batch": pub.batch}})
+			"source": "crash-test", "payload": map[string]string{"key": topic + "/" + id}})
 		events = append(events, string(b))
 		keys = append(keys, topic+"/"+id)
 	}
@@ -193,7 +195,7 @@ func verifyCrashState(t *testing.T, p *proc, ledger *ackLedger) {
 			t.Fatalf("acknowledged %s with seq %d, stored with %d", key, seq, got)
 		}
 	}
-	if s.Received != s.UniqueProcessed+s.DuplicateDrop || s.UniqueProcessed != total || s.Stored != total {
+	if s.Received != s.UniqueProcessed+s.DuplicateDrop+s.Conflicts || s.Conflicts != 0 || s.UniqueProcessed != total || s.Stored != total {
 		t.Fatalf("stats do not add up: %+v, %d stored", s, total)
 	}
 	for _, pt := range s.PerTopic {

@@ -173,6 +173,7 @@ type stats struct {
 	Received        int64    `json:"received"`
 	UniqueProcessed int64    `json:"unique_processed"`
 	DuplicateDrop   int64    `json:"duplicate_dropped"`
+	Conflicts       int64    `json:"conflicts"`
 	Rejected        int64    `json:"rejected"`
 	Pending         int64    `json:"pending"`
 	Stored          int64    `json:"stored"`

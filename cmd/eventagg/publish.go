@@ -16,7 +16,7 @@ import (
 // Exit codes of `eventagg publish`.
 const (
 	exitAllStored    = 0
-	exitSomeRejected = 1
+	exitSomeRejected = 1 // or in conflict
 	exitUndelivered  = 2
 )
 
@@ -37,8 +37,9 @@ func publish(ctx context.Context, args []string, getenv func(string) string, std
 
 Publishes events read from each FILE (or standard input, or "-") as a JSON
 array or as NDJSON, in batches, retrying with back-off until each batch is
-answered. Exit status: 0 all stored (accepted or duplicate), 1 some rejected,
-2 could not deliver.
+answered. Exit status: 0 all stored (accepted or duplicate), 1 some rejected
+or in conflict (their event_id is stored with other content), 2 could not
+deliver.
 
 `)
 		fs.PrintDefaults()
@@ -79,16 +80,16 @@ answered. Exit status: 0 all stored (accepted or duplicate), 1 some rejected,
 		deliverErr = err
 	}
 	t := pub.Totals()
-	fmt.Fprintf(stdout, "read %d events: %d accepted, %d duplicates, %d rejected; %d requests, %d retries, %s\n",
-		read, t.Accepted, t.Duplicates, t.Rejected, t.Requests, t.Retries, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "read %d events: %d accepted, %d duplicates, %d conflicts, %d rejected; %d requests, %d retries, %s\n",
+		read, t.Accepted, t.Duplicates, t.Conflicts, t.Rejected, t.Requests, t.Retries, time.Since(start).Round(time.Millisecond))
 	for _, e := range t.FirstErrors {
-		fmt.Fprintf(stdout, "  rejected event %s\n", e)
+		fmt.Fprintf(stdout, "  event %s\n", e)
 	}
 	switch {
 	case deliverErr != nil:
 		fmt.Fprintln(stderr, "eventagg publish:", deliverErr)
 		return exitError{exitUndelivered}
-	case t.Rejected > 0:
+	case t.Rejected > 0 || t.Conflicts > 0:
 		return exitError{exitSomeRejected}
 	}
 	return nil

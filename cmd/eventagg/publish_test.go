@@ -51,6 +51,22 @@ func line(topic, id string) string {
 	return fmt.Sprintf(`{"topic":%q,"event_id":%q,"timestamp":"2026-11-24T10:00:00Z","source":"file","payload":{}}`, topic, id)
 }
 
+// A conflict (an event_id stored with other content) fails the publish
+// like a rejection: exit 1, the original's seq named, nothing stored.
+func TestPublishReportsConflicts(t *testing.T) {
+	url, st := inProcess(t)
+	other := `{"topic":"f","event_id":"1","timestamp":"2026-11-24T10:00:00Z","source":"file","payload":{"changed":1}}`
+	respelled := `{"payload": { }, "source":"file","timestamp":"2026-11-24T10:00:00.000Z","event_id":"1","topic":"f"}`
+	out, code := runPublish(t, strings.NewReader(line("f", "1")+"\n"+line("f", "2")+"\n"+other+"\n"+respelled+"\n"), "--url", url)
+	if code != exitSomeRejected || !strings.Contains(out, "read 4 events: 2 accepted, 1 duplicates, 1 conflicts, 0 rejected") ||
+		!strings.Contains(out, "event 2: conflict: its (topic, event_id) is stored as seq 1 with other content") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	if s, _ := st.Stats(context.Background()); s.Stored != 2 || s.Conflicts != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
 func TestPublishNDJSONFileWithRejects(t *testing.T) {
 	url, st := inProcess(t)
 	file := filepath.Join(t.TempDir(), "events.ndjson")
@@ -59,8 +75,8 @@ func TestPublishNDJSONFileWithRejects(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, code := runPublish(t, nil, "--url", url, "--batch", "2", file)
-	if code != exitSomeRejected || !strings.Contains(out, "read 4 events: 2 accepted, 1 duplicates, 1 rejected; 2 requests") ||
-		!strings.Contains(out, `rejected event 2: timestamp: not RFC 3339: "never"`) {
+	if code != exitSomeRejected || !strings.Contains(out, "read 4 events: 2 accepted, 1 duplicates, 0 conflicts, 1 rejected; 2 requests") ||
+		!strings.Contains(out, `event 2: timestamp: not RFC 3339: "never"`) {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 	if s, _ := st.Stats(context.Background()); s.Stored != 2 {

@@ -120,7 +120,7 @@ func testRetention(t *testing.T, newestStays bool, store ...string) {
 	}
 	var s stats
 	p.getJSON("/stats", &s)
-	if s.Received != s.UniqueProcessed+s.DuplicateDrop || s.Stored != wantStored {
+	if s.Received != s.UniqueProcessed+s.DuplicateDrop+s.Conflicts || s.Stored != wantStored {
 		t.Fatalf("stats after expiry: %+v", s)
 	}
 }

@@ -3,16 +3,14 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/eventagg/eventagg"
+	"github.com/eventagg/eventagg/client"
 )
 
 // subscribe prints a topic's events (or all topics') as NDJSON, following
@@ -37,17 +35,20 @@ func subscribe(ctx context.Context, args []string, getenv func(string) string, s
 	if *fromStart && *after != "" {
 		return fmt.Errorf("--from-start and --after exclude each other")
 	}
+	c := client.New(*base, client.WithAPIKey(*key), client.WithHTTPClient(&http.Client{}))
 	cursor := *after
 	if !*fromStart && cursor == "" {
+		// From now on: the end's cursor, in one probe of the store
+		// however many events it holds.
 		var err error
-		if cursor, err = endCursor(ctx, *base, *topic, *key); err != nil {
-			return err
+		if cursor, err = c.End(ctx, *topic); err != nil {
+			return fmt.Errorf("find the end of the stream: %w", err)
 		}
 	}
 	out := bufio.NewWriter(stdout)
 	delay := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		got, err := stream(ctx, *base, *topic, *key, cursor, func(id string, data []byte) error {
+		got, err := stream(ctx, c, *topic, cursor, func(id string, data []byte) error {
 			cursor = id
 			out.Write(data)
 			out.WriteByte('\n')
@@ -78,81 +79,20 @@ func subscribe(ctx context.Context, args []string, getenv func(string) string, s
 
 // stream reads one SSE connection until it ends, calling fn per event. It
 // reports whether any event came.
-func stream(ctx context.Context, base, topic, key, after string, fn func(id string, data []byte) error) (bool, error) {
-	q := url.Values{}
-	if topic != "" {
-		q.Set("topic", topic)
-	}
-	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimRight(base, "/")+"/subscribe?"+q.Encode(), nil)
-	if err != nil {
-		return false, err
-	}
-	if after != "" {
-		req.Header.Set("Last-Event-ID", after)
-	}
-	setKey(req, key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return false, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
-		json.NewDecoder(resp.Body).Decode(&e)
-		code := eventagg.EUNAVAILABLE
-		if resp.StatusCode == http.StatusBadRequest {
-			code = eventagg.EINVALID
-		}
-		return false, &eventagg.Error{Code: code, Message: fmt.Sprintf("subscribe: %s: %s", resp.Status, e.Error)}
-	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
+func stream(ctx context.Context, c *client.Client, topic, after string, fn func(id string, data []byte) error) (bool, error) {
 	got := false
-	var id string
-	for sc.Scan() {
-		line := sc.Bytes()
-		switch {
-		case len(line) > 4 && string(line[:4]) == "id: ":
-			id = string(line[4:])
-		case len(line) > 6 && string(line[:6]) == "data: ":
-			got = true
-			if err := fn(id, line[6:]); err != nil {
-				return got, err
+	for d, err := range c.Subscribe(ctx, topic, after) {
+		if err != nil {
+			var ce *client.Error
+			if errors.As(err, &ce) && ce.Status == http.StatusBadRequest {
+				return got, &eventagg.Error{Code: eventagg.EINVALID, Message: "subscribe: " + ce.Message}
 			}
+			return got, err
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return got, err
+		got = true
+		if err := fn(d.ID, d.Data); err != nil {
+			return got, err
+		}
 	}
 	return got, errors.New("stream closed by the server")
-}
-
-// endCursor asks where the stream ends now (GET /events?from=end&limit=0):
-// one probe of the store however many events it holds.
-func endCursor(ctx context.Context, base, topic, key string) (string, error) {
-	q := url.Values{"from": {"end"}, "limit": {"0"}}
-	if topic != "" {
-		q.Set("topic", topic)
-	}
-	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimRight(base, "/")+"/events?"+q.Encode(), nil)
-	if err != nil {
-		return "", err
-	}
-	setKey(req, key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var page struct{ Last, Error string }
-	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil || resp.StatusCode != 200 {
-		return "", fmt.Errorf("find the end of the stream: %s %s %v", resp.Status, page.Error, err)
-	}
-	return page.Last, nil
-}
-
-func setKey(req *http.Request, key string) {
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
 }

@@ -20,7 +20,8 @@ func TestDedup(t *testing.T) {
 	steps := []struct{ name, body, want string }{
 		{"first", ev("d", "x", ts), "accepted:1"},
 		{"same event again", ev("d", "x", ts), "duplicate:1"},
-		{"same id, other payload and time", `{"topic":"d","event_id":"x","timestamp":"2020-01-01T00:00:00Z","source":"other","payload":{"changed":true}}`, "duplicate:1"},
+		{"same id, other payload and time", arr(`{"topic":"d","event_id":"x","timestamp":"2020-01-01T00:00:00Z","source":"other","payload":{"changed":true}}`), "conflict:1"},
+		{"same content spelled otherwise, with a clock", `{"payload": { "id" : "x" }, "clock": 7, "topic":"d","event_id":"x","timestamp":"` + ts + `","source":"test"}`, "duplicate:1"},
 		{"in-batch repeat", arr(ev("d", "y", ts), ev("d", "y", ts), ev("d", "x", ts)), "accepted:2 duplicate:2 duplicate:1"},
 		{"same id in two topics", arr(ev("d2", "x", ts), ev("d3", "x", ts)), "accepted:1 accepted:1"},
 	}
@@ -28,6 +29,15 @@ func TestDedup(t *testing.T) {
 		if got := a.publishOK(s.body).summary(); got != s.want {
 			t.Fatalf("%s: %q, want %q", s.name, got, s.want)
 		}
+	}
+	// A lone conflicting event is a 409 naming the original's seq.
+	r := a.publish(`{"topic":"d","event_id":"y","timestamp":"` + ts + `","source":"test","payload":{"id":"not y"}}`)
+	var conflict struct {
+		Error, Status string
+		Seq           int64
+	}
+	if r.decode(t, &conflict); r.status != http.StatusConflict || conflict.Status != "conflict" || conflict.Seq != 2 || !strings.Contains(conflict.Error, "seq 2") {
+		t.Fatalf("single conflicting event: %d %s", r.status, r.body)
 	}
 	// The original is what stays stored.
 	var page eventsPage
@@ -42,7 +52,7 @@ func TestDedup(t *testing.T) {
 	}
 	a.idle()
 	s := a.stats()
-	if s.Received != 10 || s.DuplicateDrop != 5 || s.UniqueProcessed != 5 || s.Pending != 0 {
+	if s.Received != 12 || s.DuplicateDrop != 5 || s.Conflicts != 2 || s.UniqueProcessed != 5 || s.Pending != 0 {
 		t.Fatalf("stats %+v", s)
 	}
 	if fmt.Sprint(s.Topics) != "[d d2 d3]" || s.TopicCount != 3 {

@@ -18,6 +18,7 @@ var statusOf = map[string]int{
 	eventagg.EUNAVAILABLE:   http.StatusServiceUnavailable,
 	eventagg.ENOTFOUND:      http.StatusNotFound,
 	eventagg.EFORBIDDEN:     http.StatusForbidden,
+	eventagg.ECONFLICT:      http.StatusConflict,
 	eventagg.EINTERNAL:      http.StatusInternalServerError,
 }
 

@@ -63,11 +63,13 @@ func parseEventQuery(r *http.Request) (eventagg.EventQuery, error) {
 	case "", "arrival":
 	case "time":
 		q.Order = eventagg.ByTime
+	case "causal":
+		q.Order = eventagg.ByCausal
 	default:
-		return q, eventagg.Errorf(eventagg.EINVALID, "order: must be arrival or time, not %s", eventagg.Quote(o))
+		return q, eventagg.Errorf(eventagg.EINVALID, "order: must be arrival, time or causal, not %s", eventagg.Quote(o))
 	}
-	if q.Order == eventagg.ByTime && q.Topic == "" {
-		return q, eventagg.Errorf(eventagg.EINVALID, "order: time order needs a topic")
+	if q.Order != eventagg.ByArrival && q.Topic == "" {
+		return q, eventagg.Errorf(eventagg.EINVALID, "order: %s order needs a topic", q.Order)
 	}
 	var err error
 	if q.After, err = eventagg.ParseCursor(v.Get("after")); err != nil {

@@ -83,7 +83,7 @@ func TestEventsBadParameters(t *testing.T) {
 	a.get("/events?topic=p&order=time&limit=1").decode(t, &page)
 	timeCursor := page.Next
 	cases := map[string]string{
-		"/events?order=random":                              "order: must be arrival or time",
+		"/events?order=random":                              "order: must be arrival, time or causal",
 		"/events?order=time":                                "order: time order needs a topic",
 		"/events?topic=p&limit=-1":                          "limit: must be a whole number from 0 to 10000",
 		"/events?topic=p&limit=10001":                       "limit: must be a whole number from 0 to 10000",

@@ -199,7 +199,7 @@ func (f *feed) push(events []eventagg.Event, out []eventagg.Appended) {
 	var group []eventagg.StoredEvent
 	for i := range events {
 		if a := out[i]; !a.Duplicate && a.Position != 0 {
-			group = append(group, eventagg.StoredEvent{Event: events[i], Seq: a.Seq, ReceivedAt: a.ReceivedAt, Position: a.Position})
+			group = append(group, eventagg.StoredEvent{Event: withClock(events[i], a.Clock), Seq: a.Seq, ReceivedAt: a.ReceivedAt, Position: a.Position})
 		}
 	}
 	if len(group) == 0 {
@@ -209,6 +209,12 @@ func (f *feed) push(events []eventagg.Event, out []eventagg.Appended) {
 	case f.pushed <- group:
 	default:
 	}
+}
+
+// withClock is e as stored: with the clock the store gave it.
+func withClock(e eventagg.Event, clock int64) eventagg.Event {
+	e.Clock, e.HasClock = clock, true
+	return e
 }
 
 // takePushed adds the groups pushed so far and reports whether they cover

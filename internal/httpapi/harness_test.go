@@ -151,6 +151,7 @@ func (a *app) get(path string) response {
 type publishResult struct {
 	Accepted   int `json:"accepted"`
 	Duplicates int `json:"duplicates"`
+	Conflicts  int `json:"conflicts"`
 	Rejected   int `json:"rejected"`
 	Results    []struct {
 		Index  int    `json:"index"`
@@ -207,6 +208,7 @@ type eventsPage struct {
 		Timestamp  string          `json:"timestamp"`
 		Source     string          `json:"source"`
 		Payload    json.RawMessage `json:"payload"`
+		Clock      int64           `json:"clock"`
 		Seq        int64           `json:"seq"`
 		ReceivedAt string          `json:"received_at"`
 	} `json:"events"`
@@ -218,6 +220,7 @@ type statsBody struct {
 	Received        int64    `json:"received"`
 	UniqueProcessed int64    `json:"unique_processed"`
 	DuplicateDrop   int64    `json:"duplicate_dropped"`
+	Conflicts       int64    `json:"conflicts"`
 	Rejected        int64    `json:"rejected"`
 	Pending         int64    `json:"pending"`
 	Topics          []string `json:"topics"`

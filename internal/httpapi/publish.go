@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
@@ -62,7 +63,8 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	var accepted, dups int
+	var n counts
+	n.rejected = rejected
 	k := 0
 	for i := range verdicts {
 		if verdicts[i].status == eventagg.Rejected {
@@ -70,12 +72,14 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 		}
 		a := out[k]
 		k++
-		verdicts[i] = verdict{status: eventagg.Accepted, seq: a.Seq}
-		if a.Duplicate {
-			verdicts[i].status = eventagg.Duplicate
-			dups++
-		} else {
-			accepted++
+		verdicts[i] = verdict{status: a.Status(), seq: a.Seq}
+		switch verdicts[i].status {
+		case eventagg.Conflict:
+			n.conflicts++
+		case eventagg.Duplicate:
+			n.dups++
+		default:
+			n.accepted++
 		}
 	}
 	if rejected > 0 {
@@ -95,8 +99,20 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 	elapsed := now.Sub(start)
 	s.window.record(now, len(events), elapsed)
 	s.cfg.Observer.Publish(elapsed)
-	writePublishResponse(w, accepted, dups, rejected, verdicts)
+	if b.single && n.conflicts > 0 {
+		// 409, naming the original, in the shape of every error plus
+		// the verdict's own fields.
+		e := &events[0]
+		writeJSON(w, statusOf[eventagg.ECONFLICT], map[string]any{"status": eventagg.Conflict, "seq": verdicts[0].seq,
+			"error": fmt.Sprintf("event_id: %s of topic %s is stored as seq %d with other content (timestamp, source or payload); nothing was stored",
+				eventagg.Quote(e.EventID), eventagg.Quote(e.Topic), verdicts[0].seq)})
+		return
+	}
+	writePublishResponse(w, n, verdicts)
 }
+
+// counts are a response's totals by verdict.
+type counts struct{ accepted, dups, conflicts, rejected int }
 
 // acquireSlot takes one of the MaxInflight slots, waiting up to
 // InflightWait for one; false means the request is to be shed.
@@ -164,17 +180,19 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b 
 // writePublishResponse encodes the answer by hand: it is the hot path's
 // only output, and appending numbers is several times cheaper than
 // reflection over a slice of structs. Error texts go through appendString.
-func writePublishResponse(w http.ResponseWriter, accepted, dups, rejected int, vs []verdict) {
+func writePublishResponse(w http.ResponseWriter, n counts, vs []verdict) {
 	bp := bufPool.Get().(*[]byte)
 	buf := (*bp)[:0]
 	buf = append(buf, `{"received":`...)
 	buf = strconv.AppendInt(buf, int64(len(vs)), 10)
 	buf = append(buf, `,"accepted":`...)
-	buf = strconv.AppendInt(buf, int64(accepted), 10)
+	buf = strconv.AppendInt(buf, int64(n.accepted), 10)
 	buf = append(buf, `,"duplicates":`...)
-	buf = strconv.AppendInt(buf, int64(dups), 10)
+	buf = strconv.AppendInt(buf, int64(n.dups), 10)
+	buf = append(buf, `,"conflicts":`...)
+	buf = strconv.AppendInt(buf, int64(n.conflicts), 10)
 	buf = append(buf, `,"rejected":`...)
-	buf = strconv.AppendInt(buf, int64(rejected), 10)
+	buf = strconv.AppendInt(buf, int64(n.rejected), 10)
 	buf = append(buf, `,"results":[`...)
 	for i, v := range vs {
 		if i > 0 {

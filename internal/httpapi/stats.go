@@ -12,6 +12,7 @@ type statsResponse struct {
 	Received        int64        `json:"received"`
 	UniqueProcessed int64        `json:"unique_processed"`
 	DuplicateDrop   int64        `json:"duplicate_dropped"`
+	Conflicts       int64        `json:"conflicts"` // same key, other content: refused
 	Rejected        int64        `json:"rejected"`
 	Pending         int64        `json:"pending"`
 	Stored          int64        `json:"stored"`
@@ -48,6 +49,7 @@ type topicStats struct {
 	Topic      string     `json:"topic"`
 	Received   int64      `json:"received"`
 	Duplicates int64      `json:"duplicates"`
+	Conflicts  int64      `json:"conflicts"`
 	LastSeq    int64      `json:"last_seq"`
 	Processed  int64      `json:"processed"`
 	FirstTime  *time.Time `json:"first_timestamp,omitempty"`
@@ -87,7 +89,7 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 	rate, p50, p99 := s.window.summary(now)
 	up := now.Sub(s.started).Seconds()
 	resp := statsResponse{
-		Received: st.Received, UniqueProcessed: st.Processed, DuplicateDrop: st.Duplicates,
+		Received: st.Received, UniqueProcessed: st.Processed, DuplicateDrop: st.Duplicates, Conflicts: st.Conflicts,
 		Rejected: st.Rejected, Pending: st.Pending(), Stored: st.Stored, Expired: st.Expired,
 		Topics: make([]string, 0, min(len(topics), StatsTopicNames)), TopicCount: st.TopicCount,
 		PerTopic:      make([]topicStats, 0, min(len(topics), StatsPerTopic)),
@@ -163,7 +165,7 @@ func (s *Server) waitProcessed(ctx context.Context) error {
 }
 
 func newTopicStats(t eventagg.TopicStats) topicStats {
-	ts := topicStats{Topic: t.Topic, Received: t.Received, Duplicates: t.Duplicates, LastSeq: t.LastSeq, Processed: t.Processed}
+	ts := topicStats{Topic: t.Topic, Received: t.Received, Duplicates: t.Duplicates, Conflicts: t.Conflicts, LastSeq: t.LastSeq, Processed: t.Processed}
 	if !t.FirstTime.IsZero() {
 		ts.FirstTime, ts.LastTime = &t.FirstTime, &t.LastTime
 	}

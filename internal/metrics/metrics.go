@@ -33,6 +33,7 @@ type Metrics struct {
 	reg        *prometheus.Registry
 	received   *prometheus.CounterVec
 	duplicates *prometheus.CounterVec
+	conflicts  *prometheus.CounterVec
 	rejected   *prometheus.CounterVec
 	publish    prometheus.Histogram
 	batch      prometheus.Histogram
@@ -57,6 +58,9 @@ func New(maxTopics int, src Sources) *Metrics {
 		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventagg_events_duplicate_total", Help: "Events dropped as duplicates of a stored (topic, event_id).",
 		}, []string{"topic"}),
+		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventagg_events_conflict_total", Help: "Events refused as conflicts: a stored (topic, event_id) with other content.",
+		}, []string{"topic"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventagg_events_rejected_total", Help: "Invalid events, by the field that failed.",
 		}, []string{"reason"}),
@@ -69,7 +73,7 @@ func New(maxTopics int, src Sources) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(1, 4, 9),
 		}),
 	}
-	m.reg.MustRegister(m.received, m.duplicates, m.rejected, m.publish, m.batch,
+	m.reg.MustRegister(m.received, m.duplicates, m.conflicts, m.rejected, m.publish, m.batch,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "eventagg_queue_depth", Help: "Events waiting for the writer.",
@@ -145,6 +149,10 @@ func (m *Metrics) Event(topic string, status eventagg.Status, reason string) {
 		t := m.topicLabel(topic)
 		m.received.WithLabelValues(t).Inc()
 		m.duplicates.WithLabelValues(t).Inc()
+	case eventagg.Conflict:
+		t := m.topicLabel(topic)
+		m.received.WithLabelValues(t).Inc()
+		m.conflicts.WithLabelValues(t).Inc()
 	default:
 		m.received.WithLabelValues(m.topicLabel(topic)).Inc()
 	}

@@ -81,13 +81,17 @@ func (p *Pipeline) commit(group []*request, n int) {
 	}
 }
 
-// logDuplicates logs each dropped duplicate at debug level.
+// logDuplicates logs each conflict at warn level (a publisher bug, or two
+// sources sharing ids: someone should look) and each dropped duplicate at
+// debug level (retries are normal).
 func (p *Pipeline) logDuplicates(events []eventagg.Event, out []eventagg.Appended) {
-	if !p.logger.Enabled(context.Background(), slog.LevelDebug) {
-		return
-	}
+	debug := p.logger.Enabled(context.Background(), slog.LevelDebug)
 	for i, a := range out {
-		if a.Duplicate {
+		switch {
+		case a.Conflict:
+			p.logger.Warn("conflict: event_id taken by other content, nothing stored", "topic", events[i].Topic,
+				"event_id", events[i].EventID, "original_seq", a.Seq, "source", events[i].Source)
+		case a.Duplicate && debug:
 			p.logger.Debug("duplicate dropped", "topic", events[i].Topic, "event_id", events[i].EventID, "seq", a.Seq)
 		}
 	}

@@ -54,6 +54,7 @@ func (s *Store) Append(ctx context.Context, events []eventagg.Event, rejected in
 // keys sorted, so the transaction itself does only database work.
 type group struct {
 	events   []eventagg.Event
+	digests  []eventagg.Digest
 	dupOf    []int    // index of the first occurrence, or -1
 	order    []int    // first occurrences, sorted by (topic, event_id), for the lookup
 	topics   []string // distinct topics, sorted
@@ -62,10 +63,11 @@ type group struct {
 }
 
 func newGroup(events []eventagg.Event) *group {
-	g := &group{events: events, dupOf: make([]int, len(events))}
+	g := &group{events: events, dupOf: make([]int, len(events)), digests: make([]eventagg.Digest, len(events))}
 	first := make(map[string]int, len(events))
 	seen := map[string]bool{}
 	for i, e := range events {
+		g.digests[i] = e.ContentDigest()
 		key := e.Topic + "\x00" + e.EventID
 		if j, ok := first[key]; ok {
 			g.dupOf[i] = j
@@ -184,34 +186,57 @@ const lockBuckets = `SELECT count(*) FROM (SELECT 1 FROM buckets WHERE id = ANY(
 // columns refuse. Either fails the transaction loudly instead of storing a
 // part.
 //
+// Conflicts: a first occurrence whose key is stored is judged against the
+// stored digest; a repeat within the group ($19–$22: its ord, its first
+// occurrence's place in $1…, its digest and tk) against its first
+// occurrence's original, read from one array (origs) rather than a join.
+// A new event without a clock ($17 = -1) gets the largest clock of its
+// topic so far: stored (read only for topics that need it, $18) or earlier
+// in the group.
+//
 // A topic whose last seq was 0 gets its first events here: that is when it
 // starts to count in counters.topics (a topic row made for a group that then
 // failed has none, and is not listed).
 const appendGroup = `
 WITH input AS (
-	SELECT i.*, (SELECT e.seq FROM events e WHERE e.topic_id = i.topic_id AND e.event_id = i.event_id) AS stored_seq
-	FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bytea[], $6::int[], $13::int[], $15::int[])
-	     AS i(topic_id, event_id, ts, source, payload, ord, tk, bk)
+	SELECT i.*, i.stored[1] AS stored_seq, i.stored[2] AS stored_digest
+	FROM (SELECT i.*, (SELECT ARRAY[e.seq, e.digest] FROM events e WHERE e.topic_id = i.topic_id AND e.event_id = i.event_id) AS stored
+	      FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bytea[], $6::int[], $13::int[], $15::int[], $16::bigint[], $17::bigint[])
+	           WITH ORDINALITY AS i(topic_id, event_id, ts, source, payload, ord, tk, bk, digest, clock, k) OFFSET 0) AS i
 ), last AS (
 	SELECT ARRAY(SELECT CASE WHEN (SELECT true FROM topics WHERE id = r.id)
 	                    THEN COALESCE((SELECT max(e.seq) FROM events e WHERE e.topic_id = r.id), 0) END
 	             FROM unnest($8::bigint[]) WITH ORDINALITY AS r(id, k) ORDER BY r.k) AS seq,
 	       ARRAY(SELECT (SELECT b.last_pos FROM buckets b WHERE b.id = k.id)
-	             FROM unnest($14::int[]) WITH ORDINALITY AS k(id, n) ORDER BY k.n) AS pos
+	             FROM unnest($14::int[]) WITH ORDINALITY AS k(id, n) ORDER BY k.n) AS pos,
+	       ARRAY(SELECT CASE WHEN r.need THEN COALESCE((SELECT max(e.clock) FROM events e WHERE e.topic_id = r.id), 0) ELSE 0 END
+	             FROM unnest($8::bigint[], $18::bool[]) WITH ORDINALITY AS r(id, need, k) ORDER BY r.k) AS clock
 ), fresh AS (
-	SELECT i.ord, i.topic_id, i.event_id, i.ts, i.source, i.payload,
+	SELECT i.ord, i.topic_id, i.event_id, i.ts, i.source, i.payload, i.digest,
 	       i.last_seq + row_number() OVER (PARTITION BY i.topic_id ORDER BY i.ord) AS seq,
-	       i.last_pos + row_number() OVER (PARTITION BY i.topic_id % ` + bucketsSQL + ` ORDER BY i.ord) AS pos
-	FROM (SELECT i.*, l.seq[i.tk] AS last_seq, l.pos[i.bk] AS last_pos
+	       i.last_pos + row_number() OVER (PARTITION BY i.topic_id % ` + bucketsSQL + ` ORDER BY i.ord) AS pos,
+	       CASE WHEN i.clock >= 0 THEN i.clock
+	            ELSE greatest(i.last_clock, max(NULLIF(i.clock, -1)) OVER (PARTITION BY i.topic_id ORDER BY i.ord)) END AS clock
+	FROM (SELECT i.*, l.seq[i.tk] AS last_seq, l.pos[i.bk] AS last_pos, l.clock[i.tk] AS last_clock
 	      FROM input i, last l WHERE i.stored_seq IS NULL OFFSET 0) AS i
 ), inserted AS (
-	INSERT INTO events (topic_id, seq, pos, event_id, ts, received_at, source, payload)
-	SELECT topic_id, seq, pos, event_id, ts, $7, source, payload FROM fresh ORDER BY ord
+	INSERT INTO events (topic_id, seq, pos, event_id, ts, received_at, source, payload, digest, clock)
+	SELECT topic_id, seq, pos, event_id, ts, $7, source, payload, digest, clock FROM fresh ORDER BY ord
+), origs AS MATERIALIZED (
+	SELECT array_agg(CASE WHEN stored_seq IS NULL THEN digest ELSE stored_digest END ORDER BY k) AS d FROM input
+), repeats AS (
+	SELECT r.ord, r.tk, r.digest, o.d[r.fk] AS orig
+	FROM unnest($19::int[], $20::int[], $21::bigint[], $22::int[]) AS r(ord, fk, digest, tk), origs o
+), judged AS (
+	SELECT ord, tk, stored_seq AS seq, stored_seq IS NULL AS fresh,
+	       COALESCE(stored_digest <> 0 AND stored_digest <> digest, false) AS conflict FROM input
+	UNION ALL
+	SELECT ord, tk, 0, false, orig <> 0 AND orig <> digest FROM repeats
 ), per_topic AS (
-	SELECT tk, count(*) FILTER (WHERE stored_seq IS NULL) AS added FROM input GROUP BY tk
+	SELECT tk, count(*) FILTER (WHERE fresh) AS added, count(*) FILTER (WHERE conflict) AS conflicts FROM judged GROUP BY tk
 ), dups AS (
-	UPDATE topics t SET duplicates = t.duplicates + d.n
-	FROM (SELECT ($8::bigint[])[tk] AS id, ($9::bigint[])[tk] - added AS n FROM per_topic) AS d
+	UPDATE topics t SET duplicates = t.duplicates + d.n - d.c, conflicts = t.conflicts + d.c
+	FROM (SELECT ($8::bigint[])[tk] AS id, ($9::bigint[])[tk] - added AS n, conflicts AS c FROM per_topic) AS d
 	WHERE t.id = d.id AND d.n > 0
 ), moved AS (
 	UPDATE buckets b SET last_pos = b.last_pos + m.n
@@ -219,15 +244,17 @@ WITH input AS (
 	WHERE b.id = m.bucket
 ), counted AS (
 	UPDATE counters SET received = received + $10, stored = stored + n.added,
-	       duplicates = duplicates + $10 - n.added, rejected = rejected + $11, topics = counters.topics + n.new_topics
+	       duplicates = duplicates + $10 - n.added - n.conflicts, conflicts = counters.conflicts + n.conflicts,
+	       rejected = rejected + $11, topics = counters.topics + n.new_topics
 	FROM (SELECT (SELECT count(*) FROM fresh) AS added,
+	             (SELECT COALESCE(sum(conflicts), 0) FROM per_topic) AS conflicts,
 	             (SELECT count(*) FROM per_topic p, last l WHERE l.seq[p.tk] = 0 AND p.added > 0) AS new_topics,
 	             pg_notify('` + commitChannel + `', '')) AS n
 	WHERE shard = $12
 )
-SELECT ord, seq, false FROM fresh
+SELECT ord, seq, false, false, clock FROM fresh
 UNION ALL
-SELECT ord, stored_seq, true FROM input WHERE stored_seq IS NOT NULL`
+SELECT ord, seq, true, conflict, 0 FROM judged WHERE NOT fresh`
 
 // asyncCommit lets the group's transaction, and only it, commit without
 // waiting for its WAL flush (see append). It also keeps the group statement
@@ -263,11 +290,17 @@ func (s *Store) append(ctx context.Context, g *group, rejected int) ([]eventagg.
 		place[t] = int32(k + 1)
 	}
 	var in struct {
-		tids, ts     []int64
-		ids, sources []string
-		payloads     [][]byte
-		ord, tk, bk  []int32
+		tids, ts, digests, clocks []int64
+		ids, sources              []string
+		payloads                  [][]byte
+		ord, tk, bk               []int32
 	}
+	var rep struct {
+		ord, fk, tk []int32
+		digests     []int64
+	}
+	needClock := make([]bool, len(g.topics))
+	inputPlace := make([]int32, len(g.events))           // 1-based place in the input arrays
 	bucketPlace := make(map[int32]int32, len(g.buckets)) // 1-based
 	for n, b := range g.buckets {
 		bucketPlace[b] = int32(n + 1)
@@ -279,6 +312,21 @@ func (s *Store) append(ctx context.Context, g *group, rejected int) ([]eventagg.
 		in.ts, in.payloads, in.ord = append(in.ts, e.Timestamp.UnixMicro()), append(in.payloads, e.Payload), append(in.ord, int32(i))
 		in.tk = append(in.tk, k)
 		in.bk = append(in.bk, bucketPlace[int32(g.topicIDs[k-1]%buckets)])
+		in.digests = append(in.digests, int64(g.digests[i]))
+		clock := int64(-1)
+		if e.HasClock {
+			clock = e.Clock
+		} else {
+			needClock[k-1] = true
+		}
+		in.clocks = append(in.clocks, clock)
+		inputPlace[i] = int32(len(in.tids))
+	}
+	for i, j := range g.dupOf {
+		if j >= 0 {
+			rep.ord, rep.fk, rep.tk = append(rep.ord, int32(i)), append(rep.fk, inputPlace[j]), append(rep.tk, place[g.events[i].Topic])
+			rep.digests = append(rep.digests, int64(g.digests[i]))
+		}
 	}
 	received := make([]int64, len(g.topics))
 	for _, e := range g.events {
@@ -289,7 +337,8 @@ func (s *Store) append(ctx context.Context, g *group, rejected int) ([]eventagg.
 	batch.Queue(asyncCommit)
 	batch.Queue(lockBuckets, g.buckets)
 	batch.Queue(appendGroup, in.tids, in.ids, in.ts, in.sources, in.payloads, in.ord,
-		s.Now().UnixMicro(), g.topicIDs, received, len(g.events), rejected, shard(), in.tk, g.buckets, in.bk)
+		s.Now().UnixMicro(), g.topicIDs, received, len(g.events), rejected, shard(), in.tk, g.buckets, in.bk,
+		in.digests, in.clocks, needClock, rep.ord, rep.fk, rep.digests, rep.tk)
 	br := s.pool.SendBatch(ctx, batch)
 	out, err := readAppended(br, g)
 	// Close reads up to the end of the pipeline, where PostgreSQL commits.
@@ -342,7 +391,7 @@ func readAppended(br pgx.BatchResults, g *group) ([]eventagg.Appended, error) {
 	for rows.Next() {
 		var ord int32
 		var a eventagg.Appended
-		if err := rows.Scan(&ord, &a.Seq, &a.Duplicate); err != nil {
+		if err := rows.Scan(&ord, &a.Seq, &a.Duplicate, &a.Conflict, &a.Clock); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("append: %w", err)
 		}
@@ -352,12 +401,12 @@ func readAppended(br pgx.BatchResults, g *group) ([]eventagg.Appended, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("append: %w", err)
 	}
-	if n != len(g.order) {
-		return nil, fmt.Errorf("append: %d of %d events answered", n, len(g.order))
+	if n != len(g.events) {
+		return nil, fmt.Errorf("append: %d of %d events answered", n, len(g.events))
 	}
 	for i, j := range g.dupOf {
 		if j >= 0 {
-			out[i] = eventagg.Appended{Seq: out[j].Seq, Duplicate: true}
+			out[i].Seq = out[j].Seq
 		}
 	}
 	return out, nil

@@ -120,7 +120,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
 	}
-	return nil
+	return fillDigests(ctx, conn.Conn())
 }
 
 // Ping checks that the database answers.

@@ -11,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-const eventColumns = `e.id, t.name, e.seq, e.event_id, e.ts, e.received_at, e.source, e.payload`
+const eventColumns = `e.id, t.name, e.seq, e.event_id, e.ts, e.received_at, e.source, e.payload, e.clock`
 
 // Events implements eventagg.Store. The all-topics listing is in id order:
 // allocation order, which across replicas is close to but not exactly commit
@@ -34,16 +34,21 @@ func (s *Store) Events(ctx context.Context, q eventagg.EventQuery) (eventagg.Eve
 			  AND e.seq > COALESCE((SELECT x.expired_seq FROM topic_expiry x WHERE x.topic_id = e.topic_id), 0)
 			ORDER BY e.id LIMIT $2`, q.After.Pos, limit)
 	case global:
-		return eventagg.EventPage{}, eventagg.Errorf(eventagg.EINVALID, "order: time order needs a topic")
+		return eventagg.EventPage{}, eventagg.Errorf(eventagg.EINVALID, "order: %s order needs a topic", q.Order)
 	case q.Order == eventagg.ByArrival:
 		rows, err = s.pool.Query(ctx, `SELECT `+eventColumns+` FROM topics t LEFT JOIN topic_expiry x ON x.topic_id = t.id
 			JOIN events e ON e.topic_id = t.id
 			WHERE t.name = $1 AND e.seq > GREATEST($2, COALESCE(x.expired_seq, 0)) ORDER BY e.seq LIMIT $3`, q.Topic, q.After.Pos, limit)
+	case q.Order == eventagg.ByCausal:
+		rows, err = s.pool.Query(ctx, `SELECT `+eventColumns+` FROM topics t LEFT JOIN topic_expiry x ON x.topic_id = t.id
+			JOIN events e ON e.topic_id = t.id
+			WHERE t.name = $1 AND (e.clock, e.seq) > ($2, $3) AND e.seq > COALESCE(x.expired_seq, 0) ORDER BY e.clock, e.seq LIMIT $4`,
+			q.Topic, q.After.Key, q.After.Pos, limit)
 	default:
 		rows, err = s.pool.Query(ctx, `SELECT `+eventColumns+` FROM topics t LEFT JOIN topic_expiry x ON x.topic_id = t.id
 			JOIN events e ON e.topic_id = t.id
 			WHERE t.name = $1 AND (e.ts, e.seq) > ($2, $3) AND e.seq > COALESCE(x.expired_seq, 0) ORDER BY e.ts, e.seq LIMIT $4`,
-			q.Topic, q.After.Time, q.After.Pos, limit)
+			q.Topic, q.After.Key, q.After.Pos, limit)
 	}
 	if err != nil {
 		return eventagg.EventPage{}, interpretError(fmt.Errorf("list events: %w", err))
@@ -132,8 +137,9 @@ func (s *Store) End(ctx context.Context, topic string) (eventagg.Cursor, error) 
 func (s *Store) Stats(ctx context.Context) (eventagg.Stats, error) {
 	var st eventagg.Stats
 	err := s.pool.QueryRow(ctx, `SELECT COALESCE(SUM(received), 0), COALESCE(SUM(stored), 0), COALESCE(SUM(processed), 0),
-		COALESCE(SUM(duplicates), 0), COALESCE(SUM(rejected), 0), COALESCE(SUM(topics), 0), (SELECT COALESCE(SUM(expired), 0) FROM bucket_expiry) FROM counters`).
-		Scan(&st.Received, &st.Stored, &st.Processed, &st.Duplicates, &st.Rejected, &st.TopicCount, &st.Expired)
+		COALESCE(SUM(duplicates), 0), COALESCE(SUM(conflicts), 0), COALESCE(SUM(rejected), 0), COALESCE(SUM(topics), 0),
+		(SELECT COALESCE(SUM(expired), 0) FROM bucket_expiry) FROM counters`).
+		Scan(&st.Received, &st.Stored, &st.Processed, &st.Duplicates, &st.Conflicts, &st.Rejected, &st.TopicCount, &st.Expired)
 	if err != nil {
 		err = fmt.Errorf("read counters: %w", err)
 	} else {
@@ -146,8 +152,8 @@ func (s *Store) Stats(ctx context.Context) (eventagg.Stats, error) {
 // events_seq, its events at or below its bucket's offset (seq rises with pos
 // within a topic, so that is the seq of the last one) from the same index,
 // and its first and last time from events_time; received is last seq plus
-// duplicates. Only topics that hold events are listed.
-const topicColumns = `SELECT t.name, t.duplicates, m.last_seq, COALESCE(p.seq, 0), tt.first, tt.last
+// duplicates and conflicts. Only topics that hold events are listed.
+const topicColumns = `SELECT t.name, t.duplicates, t.conflicts, m.last_seq, COALESCE(p.seq, 0), tt.first, tt.last
 	FROM topics t
 	CROSS JOIN LATERAL (SELECT max(seq) AS last_seq FROM events WHERE topic_id = t.id) AS m
 	JOIN bucket_offsets o ON o.bucket = t.id % ` + bucketsSQL + `
@@ -198,10 +204,10 @@ func (s *Store) Topic(ctx context.Context, name string) (eventagg.TopicStats, er
 func scanTopic(row pgx.Row) (eventagg.TopicStats, error) {
 	var t eventagg.TopicStats
 	var first, last *int64
-	if err := row.Scan(&t.Topic, &t.Duplicates, &t.LastSeq, &t.Processed, &first, &last); err != nil {
+	if err := row.Scan(&t.Topic, &t.Duplicates, &t.Conflicts, &t.LastSeq, &t.Processed, &first, &last); err != nil {
 		return t, err
 	}
-	t.Received = t.LastSeq + t.Duplicates
+	t.Received = t.LastSeq + t.Duplicates + t.Conflicts
 	if first != nil && last != nil {
 		t.FirstTime, t.LastTime = fromMicros(*first), fromMicros(*last)
 	}

@@ -14,7 +14,9 @@ import (
 type topicGroup struct {
 	id         int64
 	lastSeq    int64
-	duplicates int64
+	maxClock   int64 // the largest clock stored: a clockless event's
+	duplicates int64 // conflicts included
+	conflicts  int64
 }
 
 // Append implements eventagg.Store. Only one transaction writes at a time
@@ -66,8 +68,9 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 	}
 
 	insert := tx.StmtContext(ctx, s.stmts.insert)
-	// first maps a key to the index of its first occurrence in this group.
-	first := make(map[dedupKey]int, len(events))
+	// first maps a key seen in this group to its original: the event it
+	// was stored as, here or before. A repeat is judged against that.
+	first := make(map[dedupKey]keyVal, len(events))
 	out := make([]eventagg.Appended, len(events))
 	added := make([]int, 0, len(events)) // indexes of the new events
 	receivedAt := micros(s.Now())
@@ -77,22 +80,24 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 		e := &events[i]
 		g := topics[e.Topic]
 		key := keys[i]
-		if j, ok := first[key]; ok {
-			out[i] = eventagg.Appended{Seq: out[j].Seq, Duplicate: true}
-			g.duplicates++
-			continue
-		}
-		first[key] = i
-		seq, ok := s.keys.get(key)
+		digest := e.ContentDigest()
+		v, ok := first[key]
 		if !ok {
-			seq, ok = stored[key]
+			v, ok = s.keys.get(key)
+		}
+		if !ok {
+			v, ok = stored[key]
 		}
 		if ok {
-			out[i] = eventagg.Appended{Seq: seq, Duplicate: true}
-			g.duplicates++
+			first[key] = v
+			out[i] = g.repeat(v, digest)
 			continue
 		}
-		res, err := insert.ExecContext(ctx, g.id, g.lastSeq+1, e.EventID, micros(e.Timestamp), receivedAt, e.Source, []byte(e.Payload))
+		clock := e.Clock
+		if !e.HasClock {
+			clock = g.maxClock
+		}
+		res, err := insert.ExecContext(ctx, g.id, g.lastSeq+1, e.EventID, micros(e.Timestamp), receivedAt, e.Source, []byte(e.Payload), digest, clock)
 		if err != nil {
 			return nil, fmt.Errorf("insert event: %w", err)
 		}
@@ -100,26 +105,29 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 			return nil, err
 		}
 		g.lastSeq++
-		out[i] = eventagg.Appended{Seq: g.lastSeq, Position: lastID, ReceivedAt: at}
+		g.maxClock = max(g.maxClock, clock)
+		first[key] = keyVal{g.lastSeq, digest}
+		out[i] = eventagg.Appended{Seq: g.lastSeq, Clock: clock, Position: lastID, ReceivedAt: at}
 		added = append(added, i)
 	}
 
-	// Only the duplicates are kept in the topic's row: its seq and counts
-	// are read from the events' indexes when asked for.
+	// Only the duplicates and conflicts are kept in the topic's row: its
+	// seq and counts are read from the events' indexes when asked for.
 	var moves jsonRows
-	var dups int64
+	var dups, conflicts int64
 	for _, g := range topics {
 		if g.duplicates > 0 {
-			dups += g.duplicates
-			moves.add(g.id, g.duplicates)
+			dups += g.duplicates - g.conflicts
+			conflicts += g.conflicts
+			moves.add(g.id, g.duplicates-g.conflicts, g.conflicts)
 		}
 	}
-	if dups > 0 {
+	if dups+conflicts > 0 {
 		if _, err := tx.StmtContext(ctx, s.stmts.updateTopics).ExecContext(ctx, moves.String()); err != nil {
 			return nil, fmt.Errorf("update topics: %w", err)
 		}
 	}
-	if _, err := tx.StmtContext(ctx, s.stmts.updateCounters).ExecContext(ctx, len(events), len(added), dups, rejected, created); err != nil {
+	if _, err := tx.StmtContext(ctx, s.stmts.updateCounters).ExecContext(ctx, len(events), len(added), dups, conflicts, rejected, created); err != nil {
 		return nil, fmt.Errorf("update counters: %w", err)
 	}
 	// With synchronous=FULL in WAL mode this commit is on disk when it
@@ -133,10 +141,10 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 	}
 	// Only now, with the group durable, do the caches move.
 	for name, g := range topics {
-		s.topics.Put(name, topicEntry{id: g.id, lastSeq: g.lastSeq})
+		s.topics.Put(name, topicEntry{id: g.id, lastSeq: g.lastSeq, maxClock: g.maxClock})
 	}
 	for _, i := range added {
-		s.keys.hot[keys[i]] = out[i].Seq
+		s.keys.hot[keys[i]] = first[keys[i]]
 	}
 	if lastID > 0 {
 		s.keys.upTo = lastID
@@ -145,6 +153,19 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 		s.mergeSoon()
 	}
 	return out, nil
+}
+
+// repeat is the verdict on an event whose key the group or the store
+// already holds as v: a duplicate, or a conflict when both digests are
+// known and differ.
+func (g *topicGroup) repeat(v keyVal, digest eventagg.Digest) eventagg.Appended {
+	g.duplicates++
+	a := eventagg.Appended{Seq: v.seq, Duplicate: true}
+	if v.digest != 0 && v.digest != digest {
+		a.Conflict = true
+		g.conflicts++
+	}
+	return a
 }
 
 // checkDataVersion drops the topic cache when another connection (another
@@ -178,7 +199,7 @@ func (s *Store) loadTopics(ctx context.Context, tx *sql.Tx, events []eventagg.Ev
 		g := &topicGroup{}
 		topics[name] = g
 		if e, ok := s.topics.Get(name); ok {
-			g.id, g.lastSeq = e.id, e.lastSeq
+			g.id, g.lastSeq, g.maxClock = e.id, e.lastSeq, e.maxClock
 		} else {
 			unknown = append(unknown, name)
 		}
@@ -199,11 +220,11 @@ func (s *Store) loadTopics(ctx context.Context, tx *sql.Tx, events []eventagg.Ev
 		defer rows.Close()
 		for rows.Next() {
 			var name string
-			var id, lastSeq int64
-			if err := rows.Scan(&name, &id, &lastSeq); err != nil {
+			var id, lastSeq, maxClock int64
+			if err := rows.Scan(&name, &id, &lastSeq, &maxClock); err != nil {
 				return fmt.Errorf("%s topics: %w", what, err)
 			}
-			topics[name].id, topics[name].lastSeq = id, lastSeq
+			topics[name].id, topics[name].lastSeq, topics[name].maxClock = id, lastSeq, maxClock
 			found++
 		}
 		return rows.Err()
@@ -239,26 +260,28 @@ func (s *Store) prepare(ctx context.Context) error {
 	}{
 		// The dedup key is checked before: a clash on (topic, seq) would
 		// be a bug and fails the transaction.
-		{&s.stmts.insert, `INSERT INTO events (topic_id, seq, event_id, ts, received_at, source, payload)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`},
-		// ["hex key", …] → the keys either level holds, with their seqs.
-		{&s.stmts.probeKeys, `SELECT d.key, d.seq FROM json_each(?1) AS j JOIN dedup_recent d ON d.key = unhex(j.value)
-			UNION ALL SELECT d.key, d.seq FROM json_each(?1) AS j JOIN dedup_keys d ON d.key = unhex(j.value)`},
+		{&s.stmts.insert, `INSERT INTO events (topic_id, seq, event_id, ts, received_at, source, payload, digest, clock)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		// ["hex key", …] → the keys either level holds, with their seqs
+		// and digests.
+		{&s.stmts.probeKeys, `SELECT d.key, d.seq, d.digest FROM json_each(?1) AS j JOIN dedup_recent d ON d.key = unhex(j.value)
+			UNION ALL SELECT d.key, d.seq, d.digest FROM json_each(?1) AS j JOIN dedup_keys d ON d.key = unhex(j.value)`},
 		{&s.stmts.mergeKeys, mergeMany},
 		{&s.stmts.mergeKey, mergeOne},
 		// The topics' arguments are JSON arrays: one statement serves a
 		// group of any number of topics.
-		{&s.stmts.loadTopics, `SELECT name, id, max(expired_seq, COALESCE((SELECT max(seq) FROM events WHERE topic_id = topics.id), 0))
+		{&s.stmts.loadTopics, `SELECT name, id, max(expired_seq, COALESCE((SELECT max(seq) FROM events WHERE topic_id = topics.id), 0)),
+				max(expired_clock, COALESCE((SELECT max(clock) FROM events WHERE topic_id = topics.id), 0))
 			FROM topics WHERE name IN (SELECT value FROM json_each(?))`},
 		// Creates those of the names that do not exist yet.
 		{&s.stmts.createTopics, `INSERT INTO topics (name) SELECT value FROM json_each(?1) WHERE true
-			ON CONFLICT (name) DO NOTHING RETURNING name, id, 0`},
+			ON CONFLICT (name) DO NOTHING RETURNING name, id, 0, 0`},
 		{&s.stmts.dataVersion, `PRAGMA data_version`},
-		// [[id, duplicates], …]
-		{&s.stmts.updateTopics, `UPDATE topics SET duplicates = duplicates + u.value->>1
+		// [[id, duplicates, conflicts], …]
+		{&s.stmts.updateTopics, `UPDATE topics SET duplicates = duplicates + u.value->>1, conflicts = conflicts + u.value->>2
 			FROM json_each(?) AS u WHERE topics.id = u.value->>0`},
-		{&s.stmts.updateCounters, `UPDATE counters SET received = received + ?, stored = stored + ?, duplicates = duplicates + ?, rejected = rejected + ?,
-			topics = topics + ? WHERE id = 1`},
+		{&s.stmts.updateCounters, `UPDATE counters SET received = received + ?, stored = stored + ?, duplicates = duplicates + ?, conflicts = conflicts + ?,
+			rejected = rejected + ?, topics = topics + ? WHERE id = 1`},
 		// The consumer's.
 		{&s.stmts.applyCounters, `UPDATE counters SET processed = processed + ?, consumer_offset = ? WHERE id = 1`},
 	} {

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/eventagg/eventagg"
 )
 
 // dedupKey is an event's permanent deduplication key: the first 16 bytes of
@@ -36,11 +38,11 @@ const DefaultRecentKeys = 1 << 19
 // its keys after its commit, and reads what other connections committed
 // (PRAGMA data_version tells) before it decides anything.
 type recentKeys struct {
-	hot map[dedupKey]int64 // key → seq, for the events above mergingUpTo
+	hot map[dedupKey]keyVal // key → seq and digest, for the events above mergingUpTo
 	// A merge in progress holds its keys first as the map hot was
 	// (frozen), then, once the merger has sorted them, as a sorted slice
 	// (the map is dropped); nil both when no merge runs.
-	frozen      map[dedupKey]int64
+	frozen      map[dedupKey]keyVal
 	sorted      []keySeq
 	mergingUpTo int64 // the last events.id whose key the merge holds
 	upTo        int64 // the last events.id whose key is here or on disk
@@ -48,23 +50,30 @@ type recentKeys struct {
 	limit       int   // merge when hot holds this many
 }
 
-type keySeq struct {
-	key dedupKey
-	seq int64
+// keyVal is what a key stands for: the original's seq, and its content
+// digest (0: unknown), which tells a duplicate from a conflict.
+type keyVal struct {
+	seq    int64
+	digest eventagg.Digest
 }
 
-func (k *recentKeys) get(key dedupKey) (int64, bool) {
-	if seq, ok := k.hot[key]; ok {
-		return seq, true
+type keySeq struct {
+	key dedupKey
+	keyVal
+}
+
+func (k *recentKeys) get(key dedupKey) (keyVal, bool) {
+	if v, ok := k.hot[key]; ok {
+		return v, true
 	}
 	if k.frozen != nil {
-		seq, ok := k.frozen[key]
-		return seq, ok
+		v, ok := k.frozen[key]
+		return v, ok
 	}
 	if i, ok := slices.BinarySearchFunc(k.sorted, key, func(e keySeq, key dedupKey) int { return bytes.Compare(e.key[:], key[:]) }); ok {
-		return k.sorted[i].seq, true
+		return k.sorted[i].keyVal, true
 	}
-	return 0, false
+	return keyVal{}, false
 }
 
 // merging says whether a merge holds keys.
@@ -77,13 +86,13 @@ func (k *recentKeys) count() int { return len(k.hot) + len(k.frozen) + len(k.sor
 func (k *recentKeys) freeze(f *keyFilter) {
 	f.addAll(k.hot)
 	k.frozen, k.mergingUpTo = k.hot, k.upTo
-	k.hot = make(map[dedupKey]int64, k.limit)
+	k.hot = make(map[dedupKey]keyVal, k.limit)
 }
 
-func sortedPairs(m map[dedupKey]int64) []keySeq {
+func sortedPairs(m map[dedupKey]keyVal) []keySeq {
 	out := make([]keySeq, 0, len(m))
-	for key, seq := range m {
-		out = append(out, keySeq{key, seq})
+	for key, v := range m {
+		out = append(out, keySeq{key, v})
 	}
 	slices.SortFunc(out, func(a, b keySeq) int { return bytes.Compare(a.key[:], b.key[:]) })
 	return out
@@ -111,7 +120,7 @@ type queryer interface {
 func (s *Store) catchUp(ctx context.Context, q queryer, merge bool) error {
 	k := &s.keys
 	for {
-		rows, err := q.QueryContext(ctx, `SELECT id, topic_id, seq, event_id FROM events WHERE id > ? ORDER BY id LIMIT 10000`, k.upTo)
+		rows, err := q.QueryContext(ctx, `SELECT id, topic_id, seq, event_id, digest FROM events WHERE id > ? ORDER BY id LIMIT 10000`, k.upTo)
 		if err != nil {
 			return fmt.Errorf("read recent keys: %w", err)
 		}
@@ -119,11 +128,12 @@ func (s *Store) catchUp(ctx context.Context, q queryer, merge bool) error {
 		for rows.Next() {
 			var id, topic, seq int64
 			var eventID string
-			if err := rows.Scan(&id, &topic, &seq, &eventID); err != nil {
+			var digest eventagg.Digest
+			if err := rows.Scan(&id, &topic, &seq, &eventID, &digest); err != nil {
 				rows.Close()
 				return fmt.Errorf("read recent keys: %w", err)
 			}
-			k.hot[keyOf(topic, eventID)] = seq
+			k.hot[keyOf(topic, eventID)] = keyVal{seq, digest}
 			k.upTo = id
 			n++
 		}
@@ -146,9 +156,9 @@ func (s *Store) catchUp(ctx context.Context, q queryer, merge bool) error {
 	}
 }
 
-// probeStored returns the seqs of those of keys that dedup_recent or
-// dedup_keys holds: one statement for a whole group.
-func (s *Store) probeStored(ctx context.Context, tx *sql.Tx, keys []dedupKey) (map[dedupKey]int64, error) {
+// probeStored returns the seqs and digests of those of keys that
+// dedup_recent or dedup_keys holds: one statement for a whole group.
+func (s *Store) probeStored(ctx context.Context, tx *sql.Tx, keys []dedupKey) (map[dedupKey]keyVal, error) {
 	if len(keys) == 0 {
 		return nil, nil
 	}
@@ -169,14 +179,18 @@ func (s *Store) probeStored(ctx context.Context, tx *sql.Tx, keys []dedupKey) (m
 		return nil, fmt.Errorf("probe dedup keys: %w", err)
 	}
 	defer rows.Close()
-	found := map[dedupKey]int64{}
+	found := map[dedupKey]keyVal{}
 	for rows.Next() {
 		var raw []byte
-		var seq int64
-		if err := rows.Scan(&raw, &seq); err != nil {
+		var v keyVal
+		if err := rows.Scan(&raw, &v.seq, &v.digest); err != nil {
 			return nil, fmt.Errorf("probe dedup keys: %w", err)
 		}
-		found[dedupKey(raw)] = seq
+		// A key in both tables (a compaction cut short) may have a digest
+		// in one only: the one it has is the original's.
+		if old, ok := found[dedupKey(raw)]; !ok || old.digest == 0 {
+			found[dedupKey(raw)] = v
+		}
 	}
 	return found, rows.Err()
 }
@@ -241,7 +255,7 @@ func (s *Store) mergeChunk(ctx context.Context, chunk []keySeq, upTo int64, last
 	}
 	defer tx.Rollback()
 	many, one := tx.StmtContext(ctx, s.stmts.mergeKeys), tx.StmtContext(ctx, s.stmts.mergeKey)
-	args := make([]any, 0, 2*mergeRows)
+	args := make([]any, 0, 3*mergeRows)
 	var added int64
 	for len(chunk) > 0 {
 		stmt, n := many, mergeRows
@@ -250,7 +264,7 @@ func (s *Store) mergeChunk(ctx context.Context, chunk []keySeq, upTo int64, last
 		}
 		args = args[:0]
 		for _, e := range chunk[:n] {
-			args = append(args, e.key[:], e.seq)
+			args = append(args, e.key[:], e.seq, e.digest)
 		}
 		res, err := stmt.ExecContext(ctx, args...)
 		if err != nil {
@@ -320,7 +334,7 @@ func (s *Store) compactChunk(ctx context.Context) (done bool, err error) {
 	if last == nil {
 		return true, nil
 	}
-	ins, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO dedup_keys (key, seq) SELECT key, seq FROM dedup_recent WHERE key <= ? ORDER BY key`, last)
+	ins, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO dedup_keys (key, seq, digest) SELECT key, seq, digest FROM dedup_recent WHERE key <= ? ORDER BY key`, last)
 	if err != nil {
 		return false, err
 	}
@@ -367,6 +381,6 @@ func (s *Store) merger(ctx context.Context) {
 
 // The merge's statements: many rows at once, and one for the rest.
 var (
-	mergeMany = `INSERT OR IGNORE INTO dedup_recent (key, seq) VALUES (?, ?)` + strings.Repeat(", (?, ?)", mergeRows-1)
-	mergeOne  = `INSERT OR IGNORE INTO dedup_recent (key, seq) VALUES (?, ?)`
+	mergeMany = `INSERT OR IGNORE INTO dedup_recent (key, seq, digest) VALUES (?, ?, ?)` + strings.Repeat(", (?, ?, ?)", mergeRows-1)
+	mergeOne  = `INSERT OR IGNORE INTO dedup_recent (key, seq, digest) VALUES (?, ?, ?)`
 )

@@ -77,7 +77,7 @@ func (f *keyFilter) mayContain(key dedupKey) bool {
 	return false
 }
 
-func (f *keyFilter) addAll(m map[dedupKey]int64) {
+func (f *keyFilter) addAll(m map[dedupKey]keyVal) {
 	for key := range m {
 		f.add(key)
 	}

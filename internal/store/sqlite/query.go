@@ -15,7 +15,7 @@ func (s *Store) Events(ctx context.Context, q eventagg.EventQuery) (eventagg.Eve
 	return page, interpretError(err)
 }
 
-const eventColumns = `e.id, t.name, e.seq, e.event_id, e.ts, e.received_at, e.source, e.payload`
+const eventColumns = `e.id, t.name, e.seq, e.event_id, e.ts, e.received_at, e.source, e.payload, e.clock`
 
 func (s *Store) events(ctx context.Context, q eventagg.EventQuery) (eventagg.EventPage, error) {
 	global := q.Topic == ""
@@ -32,16 +32,21 @@ func (s *Store) events(ctx context.Context, q eventagg.EventQuery) (eventagg.Eve
 			FROM events e JOIN topics t ON t.id = e.topic_id
 			WHERE e.id > ? ORDER BY e.id LIMIT ?`, q.After.Pos, limit)
 	case global:
-		return eventagg.EventPage{}, eventagg.Errorf(eventagg.EINVALID, "order: time order needs a topic")
+		return eventagg.EventPage{}, eventagg.Errorf(eventagg.EINVALID, "order: %s order needs a topic", q.Order)
 	case q.Order == eventagg.ByArrival:
 		rows, err = s.r.QueryContext(ctx, `SELECT `+eventColumns+`
 			FROM topics t JOIN events e ON e.topic_id = t.id
 			WHERE t.name = ? AND e.seq > ? ORDER BY e.seq LIMIT ?`, q.Topic, q.After.Pos, limit)
+	case q.Order == eventagg.ByCausal:
+		rows, err = s.r.QueryContext(ctx, `SELECT `+eventColumns+`
+			FROM topics t JOIN events e ON e.topic_id = t.id
+			WHERE t.name = ? AND (e.clock, e.seq) > (?, ?) ORDER BY e.clock, e.seq LIMIT ?`,
+			q.Topic, q.After.Key, q.After.Pos, limit)
 	default:
 		rows, err = s.r.QueryContext(ctx, `SELECT `+eventColumns+`
 			FROM topics t JOIN events e ON e.topic_id = t.id
 			WHERE t.name = ? AND (e.ts, e.seq) > (?, ?) ORDER BY e.ts, e.seq LIMIT ?`,
-			q.Topic, q.After.Time, q.After.Pos, limit)
+			q.Topic, q.After.Key, q.After.Pos, limit)
 	}
 	if err != nil {
 		return eventagg.EventPage{}, fmt.Errorf("list events: %w", err)
@@ -106,8 +111,8 @@ func (s *Store) End(ctx context.Context, topic string) (eventagg.Cursor, error) 
 func (s *Store) Stats(ctx context.Context) (eventagg.Stats, error) {
 	var st eventagg.Stats
 	err := s.r.QueryRowContext(ctx,
-		`SELECT received, stored, processed, duplicates, rejected, topics, expired FROM counters WHERE id = 1`).
-		Scan(&st.Received, &st.Stored, &st.Processed, &st.Duplicates, &st.Rejected, &st.TopicCount, &st.Expired)
+		`SELECT received, stored, processed, duplicates, conflicts, rejected, topics, expired FROM counters WHERE id = 1`).
+		Scan(&st.Received, &st.Stored, &st.Processed, &st.Duplicates, &st.Conflicts, &st.Rejected, &st.TopicCount, &st.Expired)
 	if err != nil {
 		return st, interpretError(fmt.Errorf("read counters: %w", err))
 	}
@@ -121,7 +126,7 @@ func (s *Store) Stats(ctx context.Context) (eventagg.Stats, error) {
 // events_time. Each is one index probe.
 // Retention removes a prefix of each topic's events, all of them applied,
 // so both seqs are at least the topic's expired_seq.
-const topicColumns = `t.name, t.duplicates,
+const topicColumns = `t.name, t.duplicates, t.conflicts,
 	max(t.expired_seq, COALESCE((SELECT max(seq) FROM events WHERE topic_id = t.id), 0)),
 	max(t.expired_seq, COALESCE((SELECT seq FROM events WHERE topic_id = t.id AND id <= c.consumer_offset ORDER BY seq DESC LIMIT 1), 0)),
 	(SELECT min(ts) FROM events WHERE topic_id = t.id),
@@ -165,10 +170,10 @@ func (s *Store) Topic(ctx context.Context, name string) (eventagg.TopicStats, er
 func scanTopic(row interface{ Scan(...any) error }) (eventagg.TopicStats, error) {
 	var t eventagg.TopicStats
 	var first, last sql.NullInt64
-	if err := row.Scan(&t.Topic, &t.Duplicates, &t.LastSeq, &t.Processed, &first, &last); err != nil {
+	if err := row.Scan(&t.Topic, &t.Duplicates, &t.Conflicts, &t.LastSeq, &t.Processed, &first, &last); err != nil {
 		return t, err
 	}
-	t.Received = t.LastSeq + t.Duplicates
+	t.Received = t.LastSeq + t.Duplicates + t.Conflicts
 	if first.Valid {
 		t.FirstTime, t.LastTime = fromMicros(first.Int64), fromMicros(last.Int64)
 	}

@@ -38,23 +38,24 @@ func (s *Store) expire(ctx context.Context, before time.Time, limit int) (int, e
 	}
 	// Commit order is id order: the expired events are a prefix of ids,
 	// and each topic's a prefix of its seqs.
-	rows, err := tx.QueryContext(ctx, `SELECT id, topic_id, seq, received_at FROM events WHERE id > ? AND id <= ? ORDER BY id LIMIT ?`,
+	rows, err := tx.QueryContext(ctx, `SELECT id, topic_id, seq, clock, received_at FROM events WHERE id > ? AND id <= ? ORDER BY id LIMIT ?`,
 		upto, min(merged, offset, newest-1), limit)
 	if err != nil {
 		return 0, fmt.Errorf("read expired: %w", err)
 	}
 	last, n := upto, 0
-	seqs := map[int64]int64{}
+	type topicEnd struct{ seq, clock int64 }
+	ends := map[int64]topicEnd{}
 	for rows.Next() {
-		var id, topic, seq, at int64
-		if err := rows.Scan(&id, &topic, &seq, &at); err != nil {
+		var id, topic, seq, clock, at int64
+		if err := rows.Scan(&id, &topic, &seq, &clock, &at); err != nil {
 			rows.Close()
 			return 0, err
 		}
 		if at >= micros(before) {
 			break // the first too new (even if the clock went back after it)
 		}
-		last, seqs[topic] = id, seq
+		last, ends[topic] = id, topicEnd{seq, max(clock, ends[topic].clock)}
 		n++
 	}
 	if err := rows.Close(); err != nil {
@@ -76,15 +77,16 @@ func (s *Store) expire(ctx context.Context, before time.Time, limit int) (int, e
 		return 0, nil
 	}
 	var moves jsonRows
-	for topic, seq := range seqs {
-		moves.add(topic, seq)
+	for topic, end := range ends {
+		moves.add(topic, end.seq, end.clock)
 	}
 	for _, q := range []struct {
 		sql  string
 		args []any
 	}{
 		{`DELETE FROM events WHERE id > ? AND id <= ?`, []any{upto, last}},
-		{`UPDATE topics SET expired_seq = u.value->>1 FROM json_each(?) AS u WHERE topics.id = u.value->>0`, []any{moves.String()}},
+		{`UPDATE topics SET expired_seq = u.value->>1, expired_clock = max(expired_clock, u.value->>2)
+			FROM json_each(?) AS u WHERE topics.id = u.value->>0`, []any{moves.String()}},
 		{`UPDATE counters SET expired = expired + ?, expired_upto = ? WHERE id = 1`, []any{n, last}},
 	} {
 		if _, err := tx.ExecContext(ctx, q.sql, q.args...); err != nil {

@@ -30,7 +30,7 @@ const maxCachedTopics = 1 << 18
 // reads and moves lastSeq only after its commit succeeds. Another process
 // that writes the same file changes PRAGMA data_version, and the writer
 // then forgets everything (see Store.checkDataVersion).
-type topicEntry struct{ id, lastSeq int64 }
+type topicEntry struct{ id, lastSeq, maxClock int64 }
 
 // Store is the SQLite implementation of eventagg.Store.
 type Store struct {
@@ -115,7 +115,7 @@ func OpenOptions(ctx context.Context, path string, opts Options) (*Store, error)
 	w.SetConnMaxIdleTime(0)
 
 	s := &Store{path: path, w: w, Now: time.Now, topics: namecache.New[topicEntry](maxCachedTopics),
-		keys: recentKeys{hot: make(map[dedupKey]int64, opts.RecentKeys), limit: opts.RecentKeys}}
+		keys: recentKeys{hot: make(map[dedupKey]keyVal, opts.RecentKeys), limit: opts.RecentKeys}}
 	if err := s.checkWAL(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -125,6 +125,10 @@ func OpenOptions(ctx context.Context, path string, opts Options) (*Store, error)
 		return nil, interpretError(fmt.Errorf("sqlite %s: %w", path, err))
 	}
 	if err := s.prepare(ctx); err != nil {
+		w.Close()
+		return nil, interpretError(fmt.Errorf("sqlite %s: %w", path, err))
+	}
+	if err := s.fillDigests(ctx); err != nil {
 		w.Close()
 		return nil, interpretError(fmt.Errorf("sqlite %s: %w", path, err))
 	}

@@ -44,6 +44,12 @@ func Run(t *testing.T, f Factory) {
 		{"TopicsPaging", testTopicsPaging},
 		{"PositionsAreTheListings", testPositions},
 		{"RetentionKeepsKeys", testRetention},
+		{"ConflictsAcrossAppends", testConflicts},
+		{"ConflictsInsideOneAppend", testInGroupConflicts},
+		{"ConflictsManyTopicsOneGroup", testManyTopicConflicts},
+		{"ConflictsSurviveReopen", testConflictsReopen},
+		{"ClocksStoredAndGiven", testClocks},
+		{"PagingCausal", testPagingCausal},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -83,7 +89,7 @@ func mustAppend(t *testing.T, s eventagg.Store, events ...eventagg.Event) []even
 	return out
 }
 
-// want compares the verdicts (seq, duplicate); a store may also give
+// want compares the verdicts (seq, duplicate, conflict); a store may also give
 // positions and times, which other tests check.
 func want(t *testing.T, got []eventagg.Appended, want ...eventagg.Appended) {
 	t.Helper()
@@ -98,11 +104,14 @@ func want(t *testing.T, got []eventagg.Appended, want ...eventagg.Appended) {
 
 // verdictOf is an answer without its position and time.
 func verdictOf(a eventagg.Appended) eventagg.Appended {
-	return eventagg.Appended{Seq: a.Seq, Duplicate: a.Duplicate}
+	return eventagg.Appended{Seq: a.Seq, Duplicate: a.Duplicate, Conflict: a.Conflict}
 }
 
 func acc(seq int64) eventagg.Appended { return eventagg.Appended{Seq: seq} }
 func dup(seq int64) eventagg.Appended { return eventagg.Appended{Seq: seq, Duplicate: true} }
+func cnf(seq int64) eventagg.Appended {
+	return eventagg.Appended{Seq: seq, Duplicate: true, Conflict: true}
+}
 
 func testAppendSeq(t *testing.T, open func() eventagg.Store) {
 	s := mustOpen(t, open)
@@ -120,8 +129,9 @@ func testDuplicates(t *testing.T, open func() eventagg.Store) {
 
 func testInGroupDuplicates(t *testing.T, open func() eventagg.Store) {
 	s := mustOpen(t, open)
+	// x at second 5 is other content under x's key: a conflict.
 	want(t, mustAppend(t, s, Ev("a", "x", 0), Ev("a", "x", 5), Ev("a", "y", 0), Ev("a", "x", 0)),
-		acc(1), dup(1), acc(2), dup(1))
+		acc(1), cnf(1), acc(2), dup(1))
 }
 
 func testTwoTopics(t *testing.T, open func() eventagg.Store) {
@@ -324,7 +334,7 @@ func testStats(t *testing.T, open func() eventagg.Store) {
 	s.Close()
 	s = mustOpen(t, open)
 	st = stats(t, s)
-	if st.Received != st.Processed+st.Duplicates || st.Processed != 3 || st.Rejected != 5 {
+	if st.Received != st.Processed+st.Duplicates+st.Conflicts || st.Conflicts != 0 || st.Processed != 3 || st.Rejected != 5 {
 		t.Fatalf("after reopen: %+v", st)
 	}
 	ts, err := s.Topics(context.Background(), eventagg.TopicQuery{Limit: 10})
