@@ -304,7 +304,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		StatsDelta:      map[string]int64{},
 		Expected: map[string]int64{"received": int64(made), "duplicate_dropped": int64(dups), "unique_processed": int64(made - dups),
 			"conflicts": 0, "rejected": 0},
-		Mismatches:      []string{},
+		Mismatches: []string{},
 		Config: map[string]string{"url": url, "batch": strconv.Itoa(c.batch), "concurrency": strconv.Itoa(c.conc),
 			"duplicate_rate": fmt.Sprint(c.dupRate), "id": c.idMode, "topics": strconv.Itoa(c.topics), "payload_bytes": strconv.Itoa(c.payloadBytes)},
 	}
