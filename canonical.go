@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -17,7 +18,10 @@ import (
 // the same bytes, so their digests match. As in JSON.parse, which the RFC
 // builds on, a name repeated in one object keeps its last value.
 func Canonical(b, p []byte) ([]byte, error) {
-	c := canonicalizer{p: p}
+	c := canonicalizers.Get().(*canonicalizer)
+	defer canonicalizers.Put(c)
+	c.p, c.i, c.depth = p, 0, 0
+	defer func() { c.p = nil }()
 	c.space()
 	b, err := c.value(b)
 	if err != nil {
@@ -31,9 +35,16 @@ func Canonical(b, p []byte) ([]byte, error) {
 
 var errJSON = errors.New("not valid JSON")
 
+// canonicalizers keep their buffers between calls: validation
+// canonicalises every payload that comes in.
+var canonicalizers = sync.Pool{New: func() any { return new(canonicalizer) }}
+
 type canonicalizer struct {
-	p []byte
-	i int
+	p       []byte
+	i       int
+	depth   int        // of the object being read
+	bufs    [][]byte   // per depth: the canonical values of an object's members
+	members [][]member // per depth: the members
 }
 
 func (c *canonicalizer) space() {
@@ -70,15 +81,27 @@ func (c *canonicalizer) value(b []byte) ([]byte, error) {
 	}
 }
 
+// member is one name/value pair of an object being canonicalised: the
+// name's UTF-8 bytes (a slice of the input when it had no escapes) and the
+// span of its canonical value in the object's buffer.
 type member struct {
-	name  string
-	key   []uint16 // the name in UTF-16, the order RFC 8785 sorts by
-	value []byte   // canonical
+	name       []byte
+	start, end int
 }
 
 func (c *canonicalizer) object(b []byte) ([]byte, error) {
 	c.i++ // '{'
-	var members []member
+	// The values go to a buffer of this depth, reused by the objects
+	// after this one at the same depth: no allocation per member.
+	depth := c.depth
+	c.depth++
+	defer func() { c.depth-- }()
+	if len(c.bufs) <= depth {
+		c.bufs = append(c.bufs, nil)
+		c.members = append(c.members, nil)
+	}
+	buf, members := c.bufs[depth][:0], c.members[depth][:0]
+	defer func() { c.bufs[depth], c.members[depth] = buf[:0], members[:0] }()
 	for first := true; ; first = false {
 		c.space()
 		if c.i < len(c.p) && c.p[c.i] == '}' && first {
@@ -97,11 +120,11 @@ func (c *canonicalizer) object(b []byte) ([]byte, error) {
 		}
 		c.i++
 		c.space()
-		v, err := c.value(nil)
-		if err != nil {
+		start := len(buf)
+		if buf, err = c.value(buf); err != nil {
 			return nil, err
 		}
-		members = append(members, member{name: name, key: utf16.Encode([]rune(name)), value: v})
+		members = append(members, member{name: name, start: start, end: len(buf)})
 		if c.space(); c.i < len(c.p) && c.p[c.i] == ',' {
 			c.i++
 			continue
@@ -114,11 +137,11 @@ func (c *canonicalizer) object(b []byte) ([]byte, error) {
 	}
 	// Stable, so that of a repeated name the last stays last; then only
 	// that one is kept.
-	slices.SortStableFunc(members, func(x, y member) int { return slices.Compare(x.key, y.key) })
+	slices.SortStableFunc(members, func(x, y member) int { return compareUTF16(x.name, y.name) })
 	b = append(b, '{')
 	n := 0
 	for k, m := range members {
-		if k+1 < len(members) && members[k+1].name == m.name {
+		if k+1 < len(members) && string(members[k+1].name) == string(m.name) {
 			continue
 		}
 		if n > 0 {
@@ -127,9 +150,44 @@ func (c *canonicalizer) object(b []byte) ([]byte, error) {
 		n++
 		b = appendCanonicalString(b, m.name)
 		b = append(b, ':')
-		b = append(b, m.value...)
+		b = append(b, buf[m.start:m.end]...)
 	}
 	return append(b, '}'), nil
+}
+
+// compareUTF16 orders two UTF-8 strings as their UTF-16 code units
+// compare (RFC 8785 §3.2.3), which differs from byte order only where a
+// character beyond U+FFFF meets one in U+E000–U+FFFF.
+func compareUTF16(a, b []byte) int {
+	for len(a) > 0 && len(b) > 0 {
+		if a[0] < utf8.RuneSelf && b[0] < utf8.RuneSelf {
+			if a[0] != b[0] {
+				return int(a[0]) - int(b[0])
+			}
+			a, b = a[1:], b[1:]
+			continue
+		}
+		ra, na := utf8.DecodeRune(a)
+		rb, nb := utf8.DecodeRune(b)
+		if ra != rb {
+			ha, la := utf16Units(ra)
+			hb, lb := utf16Units(rb)
+			if ha != hb {
+				return int(ha) - int(hb)
+			}
+			return int(la) - int(lb)
+		}
+		a, b = a[na:], b[nb:]
+	}
+	return len(a) - len(b)
+}
+
+// utf16Units is r's UTF-16 encoding: one unit, or a surrogate pair.
+func utf16Units(r rune) (hi, lo rune) {
+	if r < 0x10000 {
+		return r, 0
+	}
+	return utf16.EncodeRune(r)
 }
 
 func (c *canonicalizer) array(b []byte) ([]byte, error) {
@@ -160,20 +218,20 @@ func (c *canonicalizer) array(b []byte) ([]byte, error) {
 	}
 }
 
-// str reads a JSON string and returns its value.
-func (c *canonicalizer) str() (string, error) {
+// str reads a JSON string and returns its value: a slice of the input
+// when nothing in it was escaped (the common case), else a new one.
+func (c *canonicalizer) str() ([]byte, error) {
 	c.i++ // '"'
 	start := c.i
-	// The common case: nothing escaped.
 	for c.i < len(c.p) {
 		ch := c.p[c.i]
 		if ch == '"' {
 			s := c.p[start:c.i]
 			c.i++
 			if !utf8.Valid(s) {
-				return "", errJSON
+				return nil, errJSON
 			}
-			return string(s), nil
+			return s, nil
 		}
 		if ch == '\\' || ch < 0x20 {
 			break
@@ -187,18 +245,18 @@ func (c *canonicalizer) str() (string, error) {
 		case ch == '"':
 			c.i++
 			if !utf8.Valid(out) {
-				return "", errJSON
+				return nil, errJSON
 			}
-			return string(out), nil
+			return out, nil
 		case ch < 0x20:
-			return "", errJSON
+			return nil, errJSON
 		case ch != '\\':
 			out = append(out, ch)
 			c.i++
 			continue
 		}
 		if c.i+1 >= len(c.p) {
-			return "", errJSON
+			return nil, errJSON
 		}
 		esc := c.p[c.i+1]
 		c.i += 2
@@ -218,16 +276,16 @@ func (c *canonicalizer) str() (string, error) {
 		case 'u':
 			r, ok := c.hex4()
 			if !ok {
-				return "", errJSON
+				return nil, errJSON
 			}
 			if utf16.IsSurrogate(r) {
-				// A pair makes one character; a lone half is kept as
-				// the replacement character, as Go's decoder does.
+				// A pair makes one character; a lone half becomes the
+				// replacement character, as in Go's decoder.
 				r2 := rune(-1)
 				if c.i+1 < len(c.p) && c.p[c.i] == '\\' && c.p[c.i+1] == 'u' {
 					c.i += 2
 					if r2, ok = c.hex4(); !ok {
-						return "", errJSON
+						return nil, errJSON
 					}
 				}
 				if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
@@ -245,10 +303,10 @@ func (c *canonicalizer) str() (string, error) {
 			}
 			out = utf8.AppendRune(out, r)
 		default:
-			return "", errJSON
+			return nil, errJSON
 		}
 	}
-	return "", errJSON
+	return nil, errJSON
 }
 
 func (c *canonicalizer) hex4() (rune, bool) {
@@ -295,11 +353,37 @@ func (c *canonicalizer) number(b []byte) ([]byte, error) {
 			return nil, errJSON
 		}
 	}
-	f, err := strconv.ParseFloat(string(c.p[start:c.i]), 64)
+	lit := c.p[start:c.i]
+	if isSmallInteger(lit) {
+		if string(lit) == "-0" {
+			return append(b, '0'), nil
+		}
+		return append(b, lit...), nil // exact in a double, printed as is
+	}
+	f, err := strconv.ParseFloat(string(lit), 64)
 	if err != nil || math.IsInf(f, 0) {
 		return nil, errJSON // out of a double's range: not I-JSON
 	}
 	return AppendES6Number(b, f), nil
+}
+
+// isSmallInteger reports whether a JSON number literal is an integer of at
+// most 15 digits: a double holds it exactly and ECMAScript prints it as
+// written (a JSON integer has no leading zeros).
+func isSmallInteger(lit []byte) bool {
+	digits := lit
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || len(digits) > 15 {
+		return false
+	}
+	for _, ch := range digits {
+		if ch < '0' || ch > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // AppendES6Number appends f as ECMAScript prints a number: the shortest
@@ -314,7 +398,8 @@ func AppendES6Number(b []byte, f float64) []byte {
 		f = -f
 	}
 	// Shortest round-trip digits and exponent: d.ddddde±x.
-	e := strconv.AppendFloat(nil, f, 'e', -1, 64)
+	var ebuf, dbuf [32]byte
+	e := strconv.AppendFloat(ebuf[:0], f, 'e', -1, 64)
 	mant, exp := e, 0
 	for k := range e {
 		if e[k] == 'e' {
@@ -323,7 +408,7 @@ func AppendES6Number(b []byte, f float64) []byte {
 			break
 		}
 	}
-	digits := make([]byte, 0, len(mant))
+	digits := dbuf[:0]
 	for _, ch := range mant {
 		if ch != '.' {
 			digits = append(digits, ch)
@@ -365,7 +450,7 @@ func AppendES6Number(b []byte, f float64) []byte {
 // appendCanonicalString writes s as RFC 8785 does: only '"', '\\' and the
 // control characters escaped, the short escapes where JSON has them and
 // \u00xx (lower-case hex) for the rest; everything else as UTF-8.
-func appendCanonicalString(b []byte, s string) []byte {
+func appendCanonicalString(b []byte, s []byte) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	for i := 0; i < len(s); i++ {

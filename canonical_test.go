@@ -1,7 +1,10 @@
 package eventagg_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"math"
+	"reflect"
 	"testing"
 	"time"
 
@@ -120,4 +123,41 @@ func TestClockValidation(t *testing.T) {
 			t.Errorf("clock %s: %v, want an invalid clock", raw, err)
 		}
 	}
+}
+
+// BenchmarkDigest is the digest of a typical small payload, the work
+// validation adds to each event.
+func BenchmarkDigest(b *testing.B) {
+	ts := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	payload := []byte(`{"order_id":"o-12345","total":129.95,"items":[{"sku":"A-1","qty":2},{"sku":"B-7","qty":1}],"customer":{"id":42,"tier":"gold"},"note":"leave at the door"}`)
+	b.SetBytes(int64(len(payload)))
+	b.ReportAllocs()
+	for b.Loop() {
+		eventagg.DigestOf(ts, "shop", payload)
+	}
+}
+
+// FuzzCanonical: the canonical form is valid JSON, means what the input
+// means, and is its own canonical form.
+func FuzzCanonical(f *testing.F) {
+	for _, s := range []string{`{"b":1,"a":[1.5,"x\u0000",null]}`, `{"😀":1,"\ufb33":2}`, `[1e21,-0,0.1]`, `"\ud800"`, `{"a":{"a":{}}}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		out, err := eventagg.Canonical(nil, in)
+		if err != nil {
+			return
+		}
+		if !json.Valid(out) {
+			t.Fatalf("Canonical(%q) = %q: not JSON", in, out)
+		}
+		var a, b any
+		if json.Unmarshal(in, &a) == nil && json.Unmarshal(out, &b) == nil && !reflect.DeepEqual(a, b) {
+			t.Fatalf("Canonical(%q) = %q means something else", in, out)
+		}
+		again, err := eventagg.Canonical(nil, out)
+		if err != nil || !bytes.Equal(again, out) {
+			t.Fatalf("Canonical(%q) = %q, again %q (%v)", in, out, again, err)
+		}
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
+	"sync"
 	"time"
 )
 
@@ -105,12 +106,15 @@ func (e *Event) ContentDigest() Digest {
 	return DigestOf(e.Timestamp, e.Source, e.Payload)
 }
 
+var digestBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
 // DigestOf computes the digest of an event's content. A payload that is not
 // canonicalisable (invalid UTF-8 in a string, a number beyond a double's
 // range: not I-JSON, though Go's decoder lets them in) is digested as sent.
 func DigestOf(ts time.Time, source string, payload []byte) Digest {
-	buf := make([]byte, 0, 32+len(source)+len(payload))
-	buf = append(buf, "eventagg/v1\x00"...)
+	bp := digestBufs.Get().(*[]byte)
+	defer digestBufs.Put(bp)
+	buf := append((*bp)[:0], "eventagg/v1\x00"...)
 	buf = binary.BigEndian.AppendUint64(buf, uint64(ts.UnixMicro()))
 	buf = binary.AppendUvarint(buf, uint64(len(source)))
 	buf = append(buf, source...)
@@ -118,6 +122,9 @@ func DigestOf(ts time.Time, source string, payload []byte) Digest {
 		buf = append(c, 'c')
 	} else {
 		buf = append(append(buf, payload...), 'r')
+	}
+	if cap(buf) <= 1<<20 { // keep no huge buffer alive
+		*bp = buf
 	}
 	sum := sha256.Sum256(buf)
 	if d := Digest(binary.BigEndian.Uint64(sum[:8])); d != 0 {

@@ -25,6 +25,7 @@ type benchConfig struct {
 	url, db, idMode, key string
 	cpuProfile           string
 	embedded, jsonOut    bool
+	clocks               bool
 	events, batch, conc  int
 	topics, payloadBytes int
 	dupRate, rate        float64
@@ -48,6 +49,7 @@ func parseBench(args []string, getenv func(string) string, stderr io.Writer) (be
 	idMode := fs.String("id", "", "random", "event ids: random or sortable")
 	rate := fs.FlagSet.Float64("rate", 0, "fixed rate in events/s (0 = as fast as possible); latency then counts from each request's scheduled time, so a stall is not hidden (no coordinated omission)")
 	jsonOut := fs.FlagSet.Bool("json", false, "print the report as JSON")
+	clocks := fs.FlagSet.Bool("clocks", true, "stamp events with the client's Lamport clock; false sends \"clock\": null, as publishers without one do, and the server gives each its topic's largest")
 	cpuProfile := fs.FlagSet.String("cpuprofile", "", "write a CPU profile of this process to the file (with --embedded it holds the server too)")
 	key := fs.String("key", "EVENTAGG_API_KEY", "", "API key with the publish and read rights, for servers run with --auth-file")
 	fs.Usage = func() {
@@ -58,7 +60,7 @@ func parseBench(args []string, getenv func(string) string, stderr io.Writer) (be
 		return c, err
 	}
 	c = benchConfig{url: *url, db: *db, idMode: *idMode, embedded: *embedded, jsonOut: *jsonOut, events: *events,
-		batch: *batch, conc: *conc, topics: *topics, payloadBytes: *payloadBytes, dupRate: *dupRate, rate: *rate, duration: *duration, key: *key, cpuProfile: *cpuProfile}
+		batch: *batch, conc: *conc, topics: *topics, payloadBytes: *payloadBytes, dupRate: *dupRate, rate: *rate, duration: *duration, key: *key, cpuProfile: *cpuProfile, clocks: *clocks}
 	if err := positive(map[string]int{"events": c.events, "batch": c.batch, "concurrency": c.conc, "topics": c.topics}); err != nil {
 		return c, err
 	}
@@ -134,7 +136,11 @@ func (g *generator) batch(n int, limit int) []json.RawMessage {
 // taking CPU the server under test needs.
 func (g *generator) encode(topic, id string) json.RawMessage {
 	b := make([]byte, 0, 128+len(g.pad))
-	b = append(b, `{"topic":`...)
+	b = append(b, '{')
+	if !g.c.clocks {
+		b = append(b, `"clock":null,`...) // the client then leaves it unstamped
+	}
+	b = append(b, `"topic":`...)
 	b = strconv.AppendQuote(b, topic)
 	b = append(b, `,"event_id":`...)
 	b = strconv.AppendQuote(b, id)
@@ -306,7 +312,8 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 			"conflicts": 0, "rejected": 0},
 		Mismatches: []string{},
 		Config: map[string]string{"url": url, "batch": strconv.Itoa(c.batch), "concurrency": strconv.Itoa(c.conc),
-			"duplicate_rate": fmt.Sprint(c.dupRate), "id": c.idMode, "topics": strconv.Itoa(c.topics), "payload_bytes": strconv.Itoa(c.payloadBytes)},
+			"duplicate_rate": fmt.Sprint(c.dupRate), "id": c.idMode, "topics": strconv.Itoa(c.topics), "payload_bytes": strconv.Itoa(c.payloadBytes),
+			"clocks": strconv.FormatBool(c.clocks)},
 	}
 	r.LatencyMS.P50, r.LatencyMS.P90 = millis(hist.Quantile(0.5)), millis(hist.Quantile(0.9))
 	r.LatencyMS.P99, r.LatencyMS.Max = millis(hist.Quantile(0.99)), millis(hist.Max())

@@ -20,6 +20,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	defer svc.stop(10 * time.Second)
 	publishLines(t, svc.URL(), line("a", "1"), line("a", "1"), line("b", "1"), line("c", "1"), line("d", "1"),
+		`{"topic":"b","event_id":"1","timestamp":"2026-11-24T10:00:00Z","source":"file","payload":{"other":1}}`,
 		`{"topic":"a","event_id":"2","timestamp":"never","source":"s","payload":{}}`, "{broken")
 	resp, err := httpc.Get(svc.URL() + "/metrics")
 	if err != nil {
@@ -30,13 +31,14 @@ func TestMetricsEndpoint(t *testing.T) {
 	text := string(body)
 	for _, want := range []string{
 		`eventagg_events_received_total{topic="a"} 2`,
-		`eventagg_events_received_total{topic="b"} 1`,
+		`eventagg_events_received_total{topic="b"} 2`,
+		`eventagg_events_conflict_total{topic="b"} 1`,
 		`eventagg_events_received_total{topic="_other"} 2`, // c and d beyond the cap of 2
 		`eventagg_events_duplicate_total{topic="a"} 1`,
 		`eventagg_events_rejected_total{reason="timestamp"} 1`,
 		`eventagg_events_rejected_total{reason="malformed"} 1`,
 		`eventagg_publish_duration_seconds_count 1`,
-		`eventagg_commit_batch_size_sum 5`,
+		`eventagg_commit_batch_size_sum 6`,
 		`eventagg_queue_depth 0`,
 		`eventagg_subscribers 0`,
 		`eventagg_consumer_lag_events `,
