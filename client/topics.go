@@ -9,11 +9,13 @@ import (
 )
 
 // Topic is one topic's counters, as GET /topics and GET /topics/{name}
-// give them. Received is LastSeq (the events stored) plus Duplicates.
+// give them. Received is LastSeq (the events stored) plus Duplicates plus
+// Conflicts.
 type Topic struct {
 	Topic      string     `json:"topic"`
 	Received   int64      `json:"received"`
 	Duplicates int64      `json:"duplicates"`
+	Conflicts  int64      `json:"conflicts"`
 	LastSeq    int64      `json:"last_seq"`
 	Processed  int64      `json:"processed"`
 	FirstTime  *time.Time `json:"first_timestamp,omitempty"`

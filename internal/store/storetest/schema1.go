@@ -118,4 +118,17 @@ func CheckSchema1(t *testing.T, s eventagg.Store) {
 			t.Fatalf("%s/%s sent again after migration: %+v", e.Topic, e.EventID, a)
 		}
 	}
+	// And with other content, each is a conflict: every old event has its
+	// digest, wherever its key lives.
+	for i := range again {
+		again[i].Payload = []byte(`{"changed":true}`)
+	}
+	if out, err = s.Append(ctx, again, 0); err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range out {
+		if !a.Conflict {
+			t.Fatalf("%s/%s sent with other content after migration: %+v, want a conflict", again[i].Topic, again[i].EventID, a)
+		}
+	}
 }
