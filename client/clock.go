@@ -50,6 +50,9 @@ func (c *Clock) stamp(raw json.RawMessage) json.RawMessage {
 	if len(raw) < 2 || raw[0] != '{' {
 		return raw // not an object: the server says what is wrong
 	}
+	if bytes.HasPrefix(raw, []byte(`{"clock":`)) {
+		return raw // stamped already (or null on purpose), in the first place a writer puts it
+	}
 	if bytes.Contains(raw, []byte(`"clock"`)) {
 		var has struct {
 			Clock json.RawMessage `json:"clock"`
