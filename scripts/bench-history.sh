@@ -23,7 +23,6 @@ keep=${KEEP:-$work}
 mkdir -p "$keep"
 port=${PORT:-18291}
 
-pgurl() { local sep='?'; [[ $pg == *\?* ]] && sep='&'; echo "$pg${sep}search_path=$1"; }
 
 stored() { stat_of stored; }
 rss() { awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' "/proc/$pid/status"; }

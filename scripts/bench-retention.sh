@@ -20,7 +20,6 @@ set -euo pipefail
 . "$(dirname "$0")/serve-lib.sh"
 fill=${FILL:-1000000} rounds=${ROUNDS:-2} events=${EVENTS:-200000} port=${PORT:-18292} stores=${STORES:-sqlite postgres}
 pg=${EVENTAGG_TEST_POSTGRES_URL:-}
-pgurl() { local sep='?'; [[ $pg == *\?* ]] && sep='&'; echo "$pg${sep}search_path=$1"; }
 
 load() { "$bin" bench --url "http://127.0.0.1:$port" "$@" --json; }
 fill_it() { load --events "$fill" --batch 1000 --concurrency 8 --id random --duplicate-rate 0 >/dev/null; }

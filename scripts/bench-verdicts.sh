@@ -37,8 +37,7 @@ run() { # variant store round
     [ -n "$pg" ] || { echo "set EVENTAGG_TEST_POSTGRES_URL for the postgres rows" >&2; exit 2; }
     schema="verdicts_$RANDOM$RANDOM"
     psql "$pg" -qc "CREATE SCHEMA $schema"
-    local sep='?'; [[ $pg == *\?* ]] && sep='&'
-    flags=(--store "$pg${sep}search_path=$schema")
+    flags=(--store "$(pgurl "$schema")")
   else
     rm -f "$work"/bench.db*
     flags=(--db "$work/bench.db")

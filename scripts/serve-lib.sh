@@ -31,3 +31,7 @@ stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
 
 # stat_of NAME prints an integer field of /stats.
 stat_of() { curl -s "127.0.0.1:$port/stats" | sed -n "s/.*\"$1\": *\([0-9]*\).*/\1/p"; }
+
+# pgurl SCHEMA prints $pg (a postgres:// URL) with the connections'
+# search_path set to SCHEMA.
+pgurl() { local sep='?'; [[ $pg == *\?* ]] && sep='&'; echo "$pg${sep}search_path=$1"; }
