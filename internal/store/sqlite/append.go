@@ -15,7 +15,7 @@ type topicGroup struct {
 	id         int64
 	lastSeq    int64
 	maxClock   int64 // the largest clock stored: a clockless event's
-	duplicates int64 // conflicts included
+	duplicates int64
 	conflicts  int64
 }
 
@@ -116,10 +116,10 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 	var moves jsonRows
 	var dups, conflicts int64
 	for _, g := range topics {
-		if g.duplicates > 0 {
-			dups += g.duplicates - g.conflicts
+		if g.duplicates+g.conflicts > 0 {
+			dups += g.duplicates
 			conflicts += g.conflicts
-			moves.add(g.id, g.duplicates-g.conflicts, g.conflicts)
+			moves.add(g.id, g.duplicates, g.conflicts)
 		}
 	}
 	if dups+conflicts > 0 {
@@ -159,11 +159,12 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 // already holds as v: a duplicate, or a conflict when both digests are
 // known and differ.
 func (g *topicGroup) repeat(v keyVal, digest eventagg.Digest) eventagg.Appended {
-	g.duplicates++
 	a := eventagg.Appended{Seq: v.seq, Duplicate: true}
 	if v.digest != 0 && v.digest != digest {
 		a.Conflict = true
 		g.conflicts++
+	} else {
+		g.duplicates++
 	}
 	return a
 }
