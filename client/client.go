@@ -313,10 +313,7 @@ func (c *Client) get(ctx context.Context, path string, v any) (time.Duration, er
 // do sends req and decodes a 200 answer into v; any other status is an
 // *Error carrying the server's message and its Retry-After.
 func (c *Client) do(req *http.Request, v any) (time.Duration, error) {
-	if c.key != "" {
-		req.Header.Set("Authorization", "Bearer "+c.key)
-	}
-	resp, err := c.http.Do(req)
+	resp, err := c.sendOnce(req)
 	if err != nil {
 		return 0, &Error{Message: "deliver: " + err.Error()}
 	}
@@ -326,17 +323,30 @@ func (c *Client) do(req *http.Request, v any) (time.Duration, error) {
 		return 0, &Error{Message: "read answer: " + err.Error()}
 	}
 	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
-		if json.Unmarshal(data, &e) != nil || e.Error == "" {
-			e.Error = strings.TrimSpace(string(data))
-		}
-		return parseRetryAfter(resp.Header.Get("Retry-After"), c.clock.Now()),
-			&Error{Status: resp.StatusCode, Code: codeOf(resp.StatusCode), Message: e.Error}
+		return parseRetryAfter(resp.Header.Get("Retry-After"), c.clock.Now()), answerError(resp.StatusCode, data)
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return 0, &Error{Message: "decode answer: " + err.Error()}
 	}
 	return 0, nil
+}
+
+// sendOnce sends req once, with the API key.
+func (c *Client) sendOnce(req *http.Request) (*http.Response, error) {
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
+	return c.http.Do(req)
+}
+
+// answerError is the *Error for an answer other than 200: the server's
+// JSON error message, or the body as text.
+func answerError(status int, data []byte) *Error {
+	var e struct{ Error string }
+	if json.Unmarshal(data, &e) != nil || e.Error == "" {
+		e.Error = strings.TrimSpace(string(data))
+	}
+	return &Error{Status: status, Code: codeOf(status), Message: e.Error}
 }
 
 // parseRetryAfter reads delay-seconds or an HTTP date; 0 if absent or bad.

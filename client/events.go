@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -108,22 +107,15 @@ func (c *Client) Subscribe(ctx context.Context, topic, after string) iter.Seq2[D
 		if after != "" {
 			req.Header.Set("Last-Event-ID", after)
 		}
-		if c.key != "" {
-			req.Header.Set("Authorization", "Bearer "+c.key)
-		}
-		resp, err := c.http.Do(req)
+		resp, err := c.sendOnce(req)
 		if err != nil {
 			yield(Delivery{}, &Error{Message: "subscribe: " + err.Error()})
 			return
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			var e struct{ Error string }
 			data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-			if json.Unmarshal(data, &e) != nil || e.Error == "" {
-				e.Error = strings.TrimSpace(string(data))
-			}
-			yield(Delivery{}, &Error{Status: resp.StatusCode, Code: codeOf(resp.StatusCode), Message: e.Error})
+			yield(Delivery{}, answerError(resp.StatusCode, data))
 			return
 		}
 		sc := bufio.NewScanner(resp.Body)
