@@ -14,6 +14,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -207,6 +208,8 @@ var (
 	_ fs.NodeGetattrer = (*node)(nil)
 	_ fs.NodeSetattrer = (*node)(nil)
 	_ fs.NodeFsyncer   = (*node)(nil)
+	_ fs.NodeRenamer   = (*node)(nil)
+	_ fs.NodeUnlinker  = (*node)(nil)
 	_ fs.FileReader    = (*file)(nil)
 	_ fs.FileWriter    = (*file)(nil)
 	_ fs.FileFsyncer   = (*file)(nil)
@@ -220,7 +223,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	if errno != 0 {
 		return nil, 0, errno
 	}
-	f := &file{inner: fh, path: n.backingPath(), fs: n.fs}
+	f := &file{inner: fh, node: n, fs: n.fs}
 	if flags&syscall.O_TRUNC != 0 {
 		f.truncate(0)
 	}
@@ -232,7 +235,39 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
-	return ch, &file{inner: fh, path: filepath.Join(n.backingPath(), name), fs: n.fs}, fl &^ fuse.FOPEN_PASSTHROUGH, 0
+	return ch, &file{inner: fh, node: ch.Operations().(*node), fs: n.fs}, fl &^ fuse.FOPEN_PASSTHROUGH, 0
+}
+
+// Rename moves the unsynced contents with the file (or, for a directory,
+// with every file under it).
+func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	from := filepath.Join(n.backingPath(), name)
+	to := filepath.Join(newParent.(*node).backingPath(), newName)
+	if errno := n.LoopbackNode.Rename(ctx, name, newParent, newName, flags); errno != 0 {
+		return errno
+	}
+	n.fs.mu.Lock()
+	defer n.fs.mu.Unlock()
+	delete(n.fs.files, to) // the file it replaced
+	for path, o := range n.fs.files {
+		if rest, ok := strings.CutPrefix(path, from); ok && (rest == "" || rest[0] == '/') {
+			delete(n.fs.files, path)
+			n.fs.files[to+rest] = o
+		}
+	}
+	return 0
+}
+
+// Unlink drops the file's unsynced contents: a file made later under the
+// name must not read them.
+func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+	if errno := n.LoopbackNode.Unlink(ctx, name); errno != 0 {
+		return errno
+	}
+	n.fs.mu.Lock()
+	defer n.fs.mu.Unlock()
+	delete(n.fs.files, filepath.Join(n.backingPath(), name))
+	return 0
 }
 
 func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -255,7 +290,7 @@ func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 		return f.Setattr(ctx, in, out)
 	}
 	if sz, ok := in.GetSize(); ok {
-		(&file{path: n.backingPath(), fs: n.fs}).truncate(int64(sz))
+		(&file{node: n, fs: n.fs}).truncate(int64(sz))
 		in.Valid &^= fuse.FATTR_SIZE
 	}
 	if errno := n.LoopbackNode.Setattr(ctx, nil, in, out); errno != 0 {
@@ -272,14 +307,17 @@ func (n *node) Fsync(ctx context.Context, fh fs.FileHandle, flags uint32) syscal
 // file, writes go to the layer, fsync empties it into the backing file.
 type file struct {
 	inner fs.FileHandle // the loopback file, for what the layer does not change
-	path  string
+	node  *node         // its path is read at each call: the file may have been renamed
 	fs    *FS
 }
 
+func (f *file) path() string { return f.node.backingPath() }
+
 func (f *file) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	path := f.path() // before the lock: the inode tree has its own
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
-	o := f.fs.overlayOf(f.path, false)
+	o := f.fs.overlayOf(path, false)
 	if o == nil {
 		return f.readBacking(dest, off)
 	}
@@ -290,7 +328,7 @@ func (f *file) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResul
 	out := make([]byte, 0, end-off)
 	for pos := off; pos < end; {
 		n := pos / pageSize
-		p := f.fs.page(f.path, o, n)
+		p := f.fs.page(path, o, n)
 		k := min(end, (n+1)*pageSize)
 		out = append(out, p[pos-n*pageSize:k-n*pageSize]...)
 		pos = k
@@ -299,13 +337,14 @@ func (f *file) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResul
 }
 
 func (f *file) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	path := f.path() // before the lock: the inode tree has its own
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
-	o := f.fs.overlayOf(f.path, true)
+	o := f.fs.overlayOf(path, true)
 	end := off + int64(len(data))
 	for pos := off; pos < end; {
 		n := pos / pageSize
-		p := f.fs.page(f.path, o, n)
+		p := f.fs.page(path, o, n)
 		k := min(end, (n+1)*pageSize)
 		copy(p[pos-n*pageSize:k-n*pageSize], data[pos-off:k-off])
 		pos = k
@@ -316,9 +355,10 @@ func (f *file) Write(ctx context.Context, data []byte, off int64) (uint32, sysca
 
 // truncate sets the file's size in the layer; pages past it are cleared.
 func (f *file) truncate(size int64) {
+	path := f.path() // before the lock: the inode tree has its own
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
-	o := f.fs.overlayOf(f.path, true)
+	o := f.fs.overlayOf(path, true)
 	for n, p := range o.pages {
 		switch {
 		case n*pageSize >= size:
@@ -331,7 +371,7 @@ func (f *file) truncate(size int64) {
 	o.size = size
 }
 
-func (f *file) Fsync(ctx context.Context, flags uint32) syscall.Errno { return f.fs.sync(f.path) }
+func (f *file) Fsync(ctx context.Context, flags uint32) syscall.Errno { return f.fs.sync(f.path()) }
 
 func (f *file) Flush(ctx context.Context) syscall.Errno {
 	return f.inner.(fs.FileFlusher).Flush(ctx)
@@ -345,9 +385,10 @@ func (f *file) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
 	if errno := f.inner.(fs.FileGetattrer).Getattr(ctx, out); errno != 0 {
 		return errno
 	}
+	path := f.path() // before the lock: the inode tree has its own
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
-	if o := f.fs.overlayOf(f.path, false); o != nil {
+	if o := f.fs.overlayOf(path, false); o != nil {
 		out.Size = uint64(o.size)
 	}
 	return 0
@@ -367,8 +408,9 @@ func (f *file) Setattr(ctx context.Context, in *fuse.SetAttrIn, out *fuse.AttrOu
 // Allocate (fallocate) only grows the file: in the layer, like a write of
 // zeros.
 func (f *file) Allocate(ctx context.Context, off uint64, size uint64, mode uint32) syscall.Errno {
+	path := f.path() // before the lock: the inode tree has its own
 	f.fs.mu.Lock()
-	o := f.fs.overlayOf(f.path, true)
+	o := f.fs.overlayOf(path, true)
 	grow := int64(off+size) > o.size
 	f.fs.mu.Unlock()
 	if grow {
@@ -383,7 +425,7 @@ func (f *file) Lseek(ctx context.Context, off uint64, whence uint32) (uint64, sy
 
 // readBacking reads the backing file, for a file without unsynced writes.
 func (f *file) readBacking(dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	fd, err := syscall.Open(f.path, syscall.O_RDONLY, 0)
+	fd, err := syscall.Open(f.path(), syscall.O_RDONLY, 0)
 	if err != nil {
 		return nil, fs.ToErrno(err)
 	}

@@ -98,3 +98,50 @@ func TestTruncateThenGrowReadsZeros(t *testing.T) {
 		t.Fatalf("after a cut: %d bytes; the synced file is lost", len(got))
 	}
 }
+
+// Unsynced contents follow their file through a rename (and through a
+// handle opened before it), and die with it when it is unlinked: a file
+// made later under the old name does not read them. Both are what
+// PostgreSQL (renamed WAL segments) and SQLite (a WAL deleted at close and
+// made again) do.
+func TestUnsyncedContentsFollowRenamesAndDieWithUnlinks(t *testing.T) {
+	mnt, backing := t.TempDir(), t.TempDir()
+	faultfs.MountForTest(t, mnt, backing)
+	a, b := filepath.Join(mnt, "a"), filepath.Join(mnt, "b")
+	f, err := os.Create(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(a, b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte(" second")); err != nil { // the handle opened as a
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if got, err := os.ReadFile(b); err != nil || string(got) != "first second" {
+		t.Fatalf("renamed: %q %v", got, err)
+	}
+	if got, err := os.ReadFile(filepath.Join(backing, "b")); err != nil || string(got) != "first second" {
+		t.Fatalf("renamed and synced, the backing file holds %q %v", got, err)
+	}
+
+	if err := os.WriteFile(a, []byte("unsynced and then unlinked"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(a); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(a, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(a); err != nil || len(got) != 0 {
+		t.Fatalf("a new file under an unlinked name reads %q %v, want nothing", got, err)
+	}
+}
