@@ -125,15 +125,13 @@ func (c *canonicalizer) object(b []byte) ([]byte, error) {
 			return nil, err
 		}
 		members = append(members, member{name: name, start: start, end: len(buf)})
-		if c.space(); c.i < len(c.p) && c.p[c.i] == ',' {
-			c.i++
-			continue
+		more, err := c.afterItem('}')
+		if err != nil {
+			return nil, err
 		}
-		if c.i >= len(c.p) || c.p[c.i] != '}' {
-			return nil, errJSON
+		if !more {
+			break
 		}
-		c.i++
-		break
 	}
 	// Stable, so that of a repeated name the last stays last; then only
 	// that one is kept.
@@ -206,16 +204,29 @@ func (c *canonicalizer) array(b []byte) ([]byte, error) {
 		if b, err = c.value(b); err != nil {
 			return nil, err
 		}
-		if c.space(); c.i < len(c.p) && c.p[c.i] == ',' {
-			c.i++
-			continue
+		more, err := c.afterItem(']')
+		if err != nil {
+			return nil, err
 		}
-		if c.i >= len(c.p) || c.p[c.i] != ']' {
-			return nil, errJSON
+		if !more {
+			return append(b, ']'), nil
 		}
-		c.i++
-		return append(b, ']'), nil
 	}
+}
+
+// afterItem reads what follows an object's member or an array's element:
+// a comma (more follow) or the closing bracket (the end).
+func (c *canonicalizer) afterItem(closing byte) (more bool, err error) {
+	c.space()
+	switch {
+	case c.i < len(c.p) && c.p[c.i] == ',':
+		c.i++
+		return true, nil
+	case c.i < len(c.p) && c.p[c.i] == closing:
+		c.i++
+		return false, nil
+	}
+	return false, errJSON
 }
 
 // str reads a JSON string and returns its value: a slice of the input
