@@ -96,7 +96,7 @@ func TestPowerCutCatchesADurabilityBug(t *testing.T) {
 func powerCuts(t *testing.T, bin string, cycles int) (*ackLedger, *proc, string, error) {
 	t.Helper()
 	mnt, backing := t.TempDir(), t.TempDir()
-	fsys := faultfs.MountForTest(t, mnt, backing)
+	fsys := faultfs.MountForTest(t, mnt, backing, faultfs.AtDirSync)
 	db := filepath.Join(mnt, "power.db")
 	ledger := &ackLedger{acked: map[string]int64{}}
 	p, err := launch(t, bin, "--db", db)
@@ -107,20 +107,20 @@ func powerCuts(t *testing.T, bin string, cycles int) (*ackLedger, *proc, string,
 		if tries == 20*cycles {
 			t.Fatalf("only %d of %d cuts dropped unsynced bytes in %d tries", cut, cycles, tries)
 		}
-		var byFile map[string]int64
+		var lost faultfs.Cut
 		crashRound(t, ledger, tries*crashPublishers, []*proc{p}, func(int, int) string { return p.url }, func() {
 			fsys.Freeze()
 			p.kill()
 			if err := fsys.Unmount(); err != nil {
 				t.Fatalf("unmount: %v", err)
 			}
-			_, byFile = fsys.PowerCut()
-			fsys = faultfs.MountForTest(t, mnt, backing)
+			lost = fsys.PowerCut()
+			fsys = faultfs.MountForTest(t, mnt, backing, faultfs.AtDirSync)
 		})
 		// The -shm file is SQLite's shared-memory index, rebuilt from the
 		// WAL at open and never synced: what it loses says nothing.
-		dropped := byFile["power.db"] + byFile["power.db-wal"]
-		t.Logf("cut %d: dropped %d unsynced bytes of the database and its WAL (%v)", tries+1, dropped, byFile)
+		dropped := lost.ByFile["power.db"] + lost.ByFile["power.db-wal"]
+		t.Logf("cut %d: dropped %d unsynced bytes of the database and its WAL (%v), took back entries %q", tries+1, dropped, lost.ByFile, lost.Entries)
 		if dropped > 0 {
 			cut++
 		}

@@ -6,15 +6,17 @@
 // the layer. A SIGKILL keeps the operating system's page cache, so it
 // cannot show a missing fsync; this can.
 //
-// Not yet volatile: directory entries (a file created or renamed since its
-// directory's last fsync survives a cut here).
+// Directory entries are volatile too: a create, rename or unlink made
+// since its directory's last fsync is taken back at a cut (or, mounted
+// with AtAnySync, since the filesystem's last fsync of anything). Not
+// modelled: a directory renamed while entries inside it wait for a sync
+// (they are journalled under its old path).
 package faultfs
 
 import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -31,9 +33,14 @@ type FS struct {
 	backing string
 	server  *fuse.Server
 
-	mu     sync.Mutex
-	files  map[string]*overlay // by path under backing: unsynced contents
-	frozen bool                // the power is off: no sync reaches the backing files
+	entries Entries
+	trash   string // beside backing: files unlinked or replaced, until that is durable
+
+	mu      sync.Mutex
+	files   map[string]*overlay // by path under backing: unsynced contents
+	journal []*entryOp          // entry changes not yet durable, oldest first
+	trashed int                 // files put in the trash so far, to name the next
+	frozen  bool                // the power is off: no sync reaches the backing files
 }
 
 // overlay is a file's contents since its last fsync: whole pages, and the
@@ -48,9 +55,14 @@ type overlay struct {
 }
 
 // Mount serves backing at mountpoint (both existing directories) with a
-// direct mount(2), which needs root.
-func Mount(mountpoint, backing string) (*FS, error) {
-	f := &FS{backing: backing, files: map[string]*overlay{}}
+// direct mount(2), which needs root; entries says when a change of
+// directory entries becomes durable.
+func Mount(mountpoint, backing string, entries Entries) (*FS, error) {
+	trash, err := os.MkdirTemp(filepath.Dir(backing), ".faultfs-trash-")
+	if err != nil {
+		return nil, err
+	}
+	f := &FS{backing: backing, entries: entries, trash: trash, files: map[string]*overlay{}}
 	root := &fs.LoopbackRoot{Path: backing}
 	root.NewNode = func(r *fs.LoopbackRoot, _ *fs.Inode, _ string, _ *syscall.Stat_t) fs.InodeEmbedder {
 		return &node{LoopbackNode: fs.LoopbackNode{RootData: r}, fs: f}
@@ -72,9 +84,9 @@ func Mount(mountpoint, backing string) (*FS, error) {
 // MountForTest mounts for a test, unmounted when it ends. Without FUSE it
 // skips on a developer's machine and fails in CI, which must run the
 // power-loss tests.
-func MountForTest(tb testing.TB, mountpoint, backing string) *FS {
+func MountForTest(tb testing.TB, mountpoint, backing string, entries Entries) *FS {
 	tb.Helper()
-	f, err := Mount(mountpoint, backing)
+	f, err := Mount(mountpoint, backing, entries)
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			tb.Fatalf("cannot mount FUSE (%v); CI must run the power-loss tests, as root with /dev/fuse", err)
@@ -98,23 +110,29 @@ func (f *FS) Freeze() {
 	f.frozen = true
 }
 
-// PowerCut drops every write not yet synced and returns how many bytes of
-// file contents that was, in all and by file name (whole pages, as a
-// disk's cache holds them). Unmount first, so that no page cache of the
-// mount outlives it.
-func (f *FS) PowerCut() (int64, map[string]int64) {
+// Cut is what a power cut dropped.
+type Cut struct {
+	Bytes   int64            // of file contents, in whole pages as a disk's cache holds them
+	ByFile  map[string]int64 // the same, by file name
+	Entries []string         // the entry changes taken back, newest first
+}
+
+// PowerCut drops every write not yet synced, contents and entries, and
+// says what that was. Unmount first, so that no page cache of the mount
+// outlives it.
+func (f *FS) PowerCut() Cut {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var dropped int64
-	byFile := map[string]int64{}
+	cut := Cut{ByFile: map[string]int64{}}
 	for path, o := range f.files {
 		n := int64(len(o.pages)) * pageSize
-		dropped += n
-		byFile[filepath.Base(path)] += n
+		cut.Bytes += n
+		cut.ByFile[filepath.Base(path)] += n
 	}
 	f.files = map[string]*overlay{}
+	cut.Entries = f.undoEntries()
 	f.frozen = false
-	return dropped, byFile
+	return cut
 }
 
 // overlayOf returns path's overlay, making one from the backing file when
@@ -156,6 +174,16 @@ func (f *FS) sync(path string) syscall.Errno {
 	if f.frozen {
 		return 0
 	}
+	errno := f.syncContents(path)
+	if errno == 0 {
+		f.dirSynced("") // for AtAnySync, the journal's commit
+	}
+	return errno
+}
+
+// syncContents writes path's overlay to the backing file and fsyncs it.
+// Called with f.mu held.
+func (f *FS) syncContents(path string) syscall.Errno {
 	o := f.files[path]
 	if o == nil {
 		return fsyncPath(path)
@@ -231,43 +259,13 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 }
 
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	existed := exists(filepath.Join(n.backingPath(), name))
 	ch, fh, fl, errno := n.LoopbackNode.Create(ctx, name, flags, mode, out)
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
+	n.created(name, existed)
 	return ch, &file{inner: fh, node: ch.Operations().(*node), fs: n.fs}, fl &^ fuse.FOPEN_PASSTHROUGH, 0
-}
-
-// Rename moves the unsynced contents with the file (or, for a directory,
-// with every file under it).
-func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
-	from := filepath.Join(n.backingPath(), name)
-	to := filepath.Join(newParent.(*node).backingPath(), newName)
-	if errno := n.LoopbackNode.Rename(ctx, name, newParent, newName, flags); errno != 0 {
-		return errno
-	}
-	n.fs.mu.Lock()
-	defer n.fs.mu.Unlock()
-	delete(n.fs.files, to) // the file it replaced
-	for path, o := range n.fs.files {
-		if rest, ok := strings.CutPrefix(path, from); ok && (rest == "" || rest[0] == '/') {
-			delete(n.fs.files, path)
-			n.fs.files[to+rest] = o
-		}
-	}
-	return 0
-}
-
-// Unlink drops the file's unsynced contents: a file made later under the
-// name must not read them.
-func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
-	if errno := n.LoopbackNode.Unlink(ctx, name); errno != 0 {
-		return errno
-	}
-	n.fs.mu.Lock()
-	defer n.fs.mu.Unlock()
-	delete(n.fs.files, filepath.Join(n.backingPath(), name))
-	return 0
 }
 
 func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {

@@ -2,6 +2,7 @@ package faultfs_test
 
 import (
 	"bytes"
+	"slices"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,11 +14,12 @@ import (
 // after, or never synced, is gone, and the cut says how much it dropped.
 func TestPowerCutDropsWhatWasNotSynced(t *testing.T) {
 	mnt, backing := t.TempDir(), t.TempDir()
-	fsys := faultfs.MountForTest(t, mnt, backing)
+	fsys := faultfs.MountForTest(t, mnt, backing, faultfs.AtDirSync)
 	f, err := os.Create(filepath.Join(mnt, "data"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	syncDir(t, mnt)
 	synced := bytes.Repeat([]byte("s"), 10000)
 	if _, err := f.Write(synced); err != nil {
 		t.Fatal(err)
@@ -40,8 +42,8 @@ func TestPowerCutDropsWhatWasNotSynced(t *testing.T) {
 	if err := fsys.Unmount(); err != nil {
 		t.Fatal(err)
 	}
-	if dropped, byFile := fsys.PowerCut(); dropped == 0 || byFile["data"] != dropped {
-		t.Fatalf("the cut dropped %d bytes (%v), want some, all of data", dropped, byFile)
+	if cut := fsys.PowerCut(); cut.Bytes == 0 || cut.ByFile["data"] != cut.Bytes {
+		t.Fatalf("the cut dropped %d bytes (%v), want some, all of data", cut.Bytes, cut.ByFile)
 	}
 	after, err := os.ReadFile(filepath.Join(backing, "data"))
 	if err != nil || !bytes.Equal(after, synced) {
@@ -49,7 +51,7 @@ func TestPowerCutDropsWhatWasNotSynced(t *testing.T) {
 	}
 
 	// Remounted, the file is what was synced.
-	fsys = faultfs.MountForTest(t, mnt, backing)
+	fsys = faultfs.MountForTest(t, mnt, backing, faultfs.AtDirSync)
 	again, err := os.ReadFile(filepath.Join(mnt, "data"))
 	if err != nil || !bytes.Equal(again, synced) {
 		t.Fatalf("remounted: %d bytes (%v)", len(again), err)
@@ -60,11 +62,12 @@ func TestPowerCutDropsWhatWasNotSynced(t *testing.T) {
 // not the bytes the cut removed, before and after a sync.
 func TestTruncateThenGrowReadsZeros(t *testing.T) {
 	mnt, backing := t.TempDir(), t.TempDir()
-	fsys := faultfs.MountForTest(t, mnt, backing)
+	fsys := faultfs.MountForTest(t, mnt, backing, faultfs.AtDirSync)
 	path := filepath.Join(mnt, "f")
 	if err := os.WriteFile(path, bytes.Repeat([]byte("a"), 20000), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	syncDir(t, mnt)
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +109,7 @@ func TestTruncateThenGrowReadsZeros(t *testing.T) {
 // made again) do.
 func TestUnsyncedContentsFollowRenamesAndDieWithUnlinks(t *testing.T) {
 	mnt, backing := t.TempDir(), t.TempDir()
-	faultfs.MountForTest(t, mnt, backing)
+	faultfs.MountForTest(t, mnt, backing, faultfs.AtDirSync)
 	a, b := filepath.Join(mnt, "a"), filepath.Join(mnt, "b")
 	f, err := os.Create(a)
 	if err != nil {
@@ -144,4 +147,122 @@ func TestUnsyncedContentsFollowRenamesAndDieWithUnlinks(t *testing.T) {
 	if got, err := os.ReadFile(a); err != nil || len(got) != 0 {
 		t.Fatalf("a new file under an unlinked name reads %q %v, want nothing", got, err)
 	}
+}
+
+// Entry changes since their directory's last fsync are taken back at a
+// cut, newest first: a file created and fsynced but not its directory is
+// gone, a rename and an unlink are undone (the file a rename replaced is
+// back), and what a directory's fsync covered stays. With AtAnySync, the
+// fsync of any file commits them all, as ext4's journal does.
+func TestPowerCutTakesBackEntriesNotSynced(t *testing.T) {
+	mnt, backing := t.TempDir(), t.TempDir()
+	write := func(name, data string) {
+		t.Helper()
+		f, err := os.Create(filepath.Join(mnt, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString(data); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fsys := faultfs.MountForTest(t, mnt, backing, faultfs.AtDirSync)
+	write("kept", "kept")
+	write("renamed", "renamed")
+	write("unlinked", "unlinked")
+	write("replaced", "replaced")
+	write("replacing", "replacing")
+	if err := os.Mkdir(filepath.Join(mnt, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	syncDir(t, mnt)
+	write("sub/synced", "sub/synced")
+	syncDir(t, filepath.Join(mnt, "sub"))
+
+	write("new", "new") // synced, but not its directory
+	for _, step := range []error{
+		os.Rename(filepath.Join(mnt, "renamed"), filepath.Join(mnt, "renamed-to")),
+		os.Remove(filepath.Join(mnt, "unlinked")),
+		os.Rename(filepath.Join(mnt, "replacing"), filepath.Join(mnt, "replaced")),
+		os.Mkdir(filepath.Join(mnt, "newdir"), 0o755),
+	} {
+		if step != nil {
+			t.Fatal(step)
+		}
+	}
+	write("newdir/inside", "newdir/inside") // in a directory whose entry was never synced
+	syncDir(t, filepath.Join(mnt, "newdir"))
+	// Before the cut, all of it is there.
+	if got := listing(t, mnt); !slices.Equal(got, []string{"kept", "new", "newdir", "renamed-to=renamed", "replaced=replacing", "sub"}) {
+		t.Fatalf("before the cut: %v", got)
+	}
+	fsys.Unmount()
+	cut := fsys.PowerCut()
+	// newdir/inside is durable (newdir was synced) and goes with newdir.
+	if len(cut.Entries) != 5 {
+		t.Errorf("took back %d entry changes, want 5: %v", len(cut.Entries), cut.Entries)
+	}
+	want := []string{"kept", "renamed", "replaced", "replacing", "sub", "unlinked"}
+	if got := listing(t, backing); !slices.Equal(got, want) {
+		t.Fatalf("after the cut: %v, want %v", got, want)
+	}
+	if got, err := os.ReadFile(filepath.Join(backing, "sub", "synced")); err != nil || string(got) != "sub/synced" {
+		t.Fatalf("sub/synced: %q %v", got, err)
+	}
+
+	// With AtAnySync, a file's fsync makes every change before it durable.
+	fsys = faultfs.MountForTest(t, mnt, backing, faultfs.AtAnySync)
+	if err := os.Remove(filepath.Join(mnt, "unlinked")); err != nil {
+		t.Fatal(err)
+	}
+	write("journalled", "journalled")
+	if err := os.Rename(filepath.Join(mnt, "kept"), filepath.Join(mnt, "kept-unsynced")); err != nil {
+		t.Fatal(err)
+	}
+	fsys.Unmount()
+	if cut := fsys.PowerCut(); len(cut.Entries) != 1 {
+		t.Errorf("AtAnySync took back %v, want only the rename after the last fsync", cut.Entries)
+	}
+	want = []string{"journalled", "kept", "renamed", "replaced", "replacing", "sub"}
+	if got := listing(t, backing); !slices.Equal(got, want) {
+		t.Fatalf("AtAnySync, after the cut: %v, want %v", got, want)
+	}
+}
+
+// syncDir fsyncs a directory, as SQLite does after creating a journal.
+func syncDir(t *testing.T, dir string) {
+	t.Helper()
+	d, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// listing names dir's entries, a file as name=contents when it holds
+// another's name.
+func listing(t *testing.T, dir string) []string {
+	t.Helper()
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, de := range des {
+		name := de.Name()
+		if !de.IsDir() {
+			if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil && string(b) != name {
+				name += "=" + string(b)
+			}
+		}
+		names = append(names, name)
+	}
+	return names
 }
