@@ -2,9 +2,9 @@ package faultfs_test
 
 import (
 	"bytes"
-	"slices"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/eventagg/eventagg/internal/faultfs"
