@@ -60,32 +60,46 @@ func TestPowerCutCatchesADurabilityBug(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a weakened build on a FUSE mount")
 	}
-	weak := filepath.Join(t.TempDir(), "eventagg-weak")
-	build := exec.Command("go", "build", "-ldflags", "-X github.com/eventagg/eventagg/internal/store/sqlite.synchronous=OFF", "-o", weak, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the weakened binary: %v\n%s", err, out)
-	}
-	ledger, p, _, err := powerCuts(t, weak, 2)
+	ledger, p, _, err := powerCuts(t, weakBuild(t, "sqlite.synchronous", "OFF"), 2)
 	if err != nil {
 		t.Logf("the weakened build does not start after the cuts: %v", err)
 		return
 	}
-	lost := 0
+	lost := lostAcks(p, ledger)
+	if lost == 0 {
+		t.Fatalf("synchronous=OFF lost none of %d acknowledged events: the power-cut test cannot see a missing fsync", len(ledger.acked))
+	}
+	t.Logf("synchronous=OFF lost %d of %d acknowledged events", lost, len(ledger.acked))
+}
+
+// lostAcks counts the acknowledged events p does not hold with the seq
+// they were acknowledged with.
+func lostAcks(p *proc, ledger *ackLedger) int {
 	stored := map[string]int64{}
 	for _, topic := range crashTopics {
 		for _, e := range p.listAll(topic) {
 			stored[topic+"/"+e.EventID] = e.Seq
 		}
 	}
+	lost := 0
 	for key, seq := range ledger.acked {
 		if got, ok := stored[key]; !ok || got != seq {
 			lost++
 		}
 	}
-	if lost == 0 {
-		t.Fatalf("synchronous=OFF lost none of %d acknowledged events: the power-cut test cannot see a missing fsync", len(ledger.acked))
+	return lost
+}
+
+// weakBuild builds the binary with a durability switch set at link time
+// (-X name=value), a switch no flag or environment variable reaches.
+func weakBuild(t *testing.T, name, value string) string {
+	t.Helper()
+	weak := filepath.Join(t.TempDir(), "eventagg-weak")
+	build := exec.Command("go", "build", "-ldflags", "-X github.com/eventagg/eventagg/internal/store/"+name+"="+value, "-o", weak, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the weakened binary: %v\n%s", err, out)
 	}
-	t.Logf("synchronous=OFF lost %d of %d acknowledged events", lost, len(ledger.acked))
+	return weak
 }
 
 // powerCuts runs publishers against bin serving from a SQLite file on a

@@ -274,7 +274,7 @@ func (d *dir) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.frozen {
-		return 0
+		return f.noPower(ctx)
 	}
 	if errno := fsyncPath(path); errno != 0 {
 		return errno

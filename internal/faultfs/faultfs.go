@@ -41,6 +41,9 @@ type FS struct {
 	journal []*entryOp          // entry changes not yet durable, oldest first
 	trashed int                 // files put in the trash so far, to name the next
 	frozen  bool                // the power is off: no sync reaches the backing files
+
+	gone       chan struct{} // closed at Unmount: no frozen sync waits past it
+	unmounting sync.Once
 }
 
 // overlay is a file's contents since its last fsync: whole pages, and the
@@ -62,7 +65,7 @@ func Mount(mountpoint, backing string, entries Entries) (*FS, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &FS{backing: backing, entries: entries, trash: trash, files: map[string]*overlay{}}
+	f := &FS{backing: backing, entries: entries, trash: trash, files: map[string]*overlay{}, gone: make(chan struct{})}
 	root := &fs.LoopbackRoot{Path: backing}
 	root.NewNode = func(r *fs.LoopbackRoot, _ *fs.Inode, _ string, _ *syscall.Stat_t) fs.InodeEmbedder {
 		return &node{LoopbackNode: fs.LoopbackNode{RootData: r}, fs: f}
@@ -72,7 +75,8 @@ func Mount(mountpoint, backing string, entries Entries) (*FS, error) {
 	zero := time.Duration(0)
 	server, err := fs.Mount(mountpoint, rootNode, &fs.Options{
 		EntryTimeout: &zero, AttrTimeout: &zero, NegativeTimeout: &zero,
-		MountOptions: fuse.MountOptions{DirectMount: true, FsName: "faultfs", Name: "faultfs"},
+		// AllowOther: a PostgreSQL cluster on the mount runs as its own user.
+		MountOptions: fuse.MountOptions{DirectMount: true, AllowOther: true, FsName: "faultfs", Name: "faultfs"},
 	})
 	if err != nil {
 		return nil, err
@@ -98,12 +102,17 @@ func MountForTest(tb testing.TB, mountpoint, backing string, entries Entries) *F
 }
 
 // Unmount unmounts; the volatile layer stays until PowerCut or a sync.
-func (f *FS) Unmount() error { return f.server.Unmount() }
+func (f *FS) Unmount() error {
+	f.unmounting.Do(func() { close(f.gone) })
+	return f.server.Unmount()
+}
 
 // Freeze is the moment the power goes: from here no fsync reaches the
-// backing files (they answer success, as a disk would never get to
-// answer), so a sync that a process started but the cut interrupted
-// is lost with the rest. Kill the processes, Unmount, then PowerCut.
+// backing files, and none answers success (no disk answers after the
+// power is gone: a process that went on after a fake success would
+// acknowledge what the cut then loses). A sync waits until the kernel
+// interrupts it, as it does when the process that asked is killed, or the
+// mount goes. Kill the processes, Unmount, then PowerCut.
 func (f *FS) Freeze() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -168,17 +177,30 @@ func (f *FS) page(path string, o *overlay, n int64) []byte {
 }
 
 // sync writes path's overlay to the backing file and fsyncs it.
-func (f *FS) sync(path string) syscall.Errno {
+func (f *FS) sync(ctx context.Context, path string) syscall.Errno {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.frozen {
-		return 0
+		return f.noPower(ctx)
 	}
 	errno := f.syncContents(path)
 	if errno == 0 {
 		f.dirSynced("") // for AtAnySync, the journal's commit
 	}
 	return errno
+}
+
+// noPower answers a sync once the power is gone: never success. It waits
+// (with f.mu released) until the request is interrupted, as the kernel
+// does when the process that asked is killed, or the mount goes.
+func (f *FS) noPower(ctx context.Context) syscall.Errno {
+	f.mu.Unlock()
+	defer f.mu.Lock()
+	select {
+	case <-ctx.Done():
+	case <-f.gone:
+	}
+	return syscall.EIO
 }
 
 // syncContents writes path's overlay to the backing file and fsyncs it.
@@ -298,7 +320,7 @@ func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 }
 
 func (n *node) Fsync(ctx context.Context, fh fs.FileHandle, flags uint32) syscall.Errno {
-	return n.fs.sync(n.backingPath())
+	return n.fs.sync(ctx, n.backingPath())
 }
 
 // file is an open file: reads see the volatile layer over the backing
@@ -369,7 +391,9 @@ func (f *file) truncate(size int64) {
 	o.size = size
 }
 
-func (f *file) Fsync(ctx context.Context, flags uint32) syscall.Errno { return f.fs.sync(f.path()) }
+func (f *file) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	return f.fs.sync(ctx, f.path())
+}
 
 func (f *file) Flush(ctx context.Context) syscall.Errno {
 	return f.inner.(fs.FileFlusher).Flush(ctx)

@@ -266,3 +266,33 @@ func listing(t *testing.T, dir string) []string {
 	}
 	return names
 }
+
+// Once the power is gone no fsync answers success: a process that went on
+// after one would acknowledge what the cut then loses. A sync under way
+// at the freeze fails when the mount goes.
+func TestNoSyncSucceedsAfterTheFreeze(t *testing.T) {
+	mnt, backing := t.TempDir(), t.TempDir()
+	fsys := faultfs.MountForTest(t, mnt, backing, faultfs.AtDirSync)
+	f, err := os.Create(filepath.Join(mnt, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close() // before the cleanup's unmount, if the test fails
+	if _, err := f.WriteString("unsynced"); err != nil {
+		t.Fatal(err)
+	}
+	fsys.Freeze()
+	synced := make(chan error, 1)
+	go func() { synced <- f.Sync() }()
+	fsys.Unmount() // fails while f is open, but answers the sync first
+	if err := <-synced; err == nil {
+		t.Fatal("an fsync after the freeze answered success")
+	}
+	f.Close()
+	if err := fsys.Unmount(); err != nil {
+		t.Fatal(err)
+	}
+	if cut := fsys.PowerCut(); cut.ByFile["data"] == 0 {
+		t.Fatalf("the cut dropped %v, want data's unsynced page", cut.ByFile)
+	}
+}

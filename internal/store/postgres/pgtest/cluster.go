@@ -24,6 +24,7 @@ type Cluster struct {
 	tb         testing.TB
 	bin        string // PostgreSQL's bin directory
 	dir        string // holds data/, the socket and the log
+	data       string // the data directory the server runs on: dir/data, or a mount of it
 	port       int
 	cred       *syscall.Credential // the cluster's owner, when we are root
 	postmaster *exec.Cmd
@@ -34,6 +35,15 @@ type Cluster struct {
 // test ends. Without PostgreSQL's server binaries it skips on a developer's
 // machine and fails in CI, like URL.
 func StartCluster(tb testing.TB) *Cluster {
+	tb.Helper()
+	c := InitCluster(tb)
+	c.Start()
+	return c
+}
+
+// InitCluster creates a cluster (initdb) and does not start it, for a test
+// that serves its data directory through a mount first (ServeFrom).
+func InitCluster(tb testing.TB) *Cluster {
 	tb.Helper()
 	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
 	if len(bins) == 0 {
@@ -58,13 +68,25 @@ func StartCluster(tb testing.TB) *Cluster {
 		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	}
 	c.port = freePort(tb)
-	initdb := c.command(filepath.Join(c.bin, "initdb"), "-D", filepath.Join(dir, "data"), "-U", "postgres", "-A", "trust", "--no-sync")
+	c.data = filepath.Join(dir, "data")
+	initdb := c.command(filepath.Join(c.bin, "initdb"), "-D", c.data, "-U", "postgres", "-A", "trust", "--no-sync")
 	if out, err := initdb.CombinedOutput(); err != nil {
 		tb.Fatalf("initdb: %v\n%s", err, out)
 	}
-	c.Start()
 	return c
 }
+
+// Dir is the cluster's own directory (its data directory, socket and log
+// are in it); DataDir is the data directory initdb made.
+func (c *Cluster) Dir() string     { return c.dir }
+func (c *Cluster) DataDir() string { return filepath.Join(c.dir, "data") }
+
+// ServeFrom makes the server run on dir from its next Start: a mount of
+// DataDir.
+func (c *Cluster) ServeFrom(dir string) { c.data = dir }
+
+// Running says whether the server is started and not killed.
+func (c *Cluster) Running() bool { return c.postmaster != nil }
 
 // URL is the cluster's database, for the default postgres user.
 func (c *Cluster) URL() string {
@@ -81,7 +103,7 @@ func (c *Cluster) Start() {
 		c.tb.Fatal(err)
 	}
 	defer log.Close()
-	c.postmaster = c.command(filepath.Join(c.bin, "postgres"), "-D", filepath.Join(c.dir, "data"),
+	c.postmaster = c.command(filepath.Join(c.bin, "postgres"), "-D", c.data,
 		"-p", strconv.Itoa(c.port), "-c", "listen_addresses=127.0.0.1", "-k", c.dir)
 	c.postmaster.Stdout, c.postmaster.Stderr = log, log
 	if err := c.postmaster.Start(); err != nil {
@@ -202,7 +224,7 @@ func (c *Cluster) makeDir(prefix string) string {
 	}
 	c.dir = dir
 	c.tb.Cleanup(func() {
-		if c.postmaster != nil {
+		if c.Running() {
 			c.Kill()
 		}
 		os.RemoveAll(dir)
@@ -227,6 +249,7 @@ func StartStandby(tb testing.TB, primary *Cluster, name string) *Cluster {
 		}
 	}
 	data := filepath.Join(dir, "data")
+	c.data = data
 	backup := c.command(filepath.Join(c.bin, "pg_basebackup"), "-h", "127.0.0.1", "-p", strconv.Itoa(primary.port),
 		"-U", "postgres", "-D", data, "-X", "stream", "-R", "--no-sync")
 	if out, err := backup.CombinedOutput(); err != nil {
@@ -250,7 +273,7 @@ func StartStandby(tb testing.TB, primary *Cluster, name string) *Cluster {
 // Promote makes a standby the primary and waits until it takes writes.
 func (c *Cluster) Promote() {
 	c.tb.Helper()
-	if out, err := c.command(filepath.Join(c.bin, "pg_ctl"), "promote", "-D", filepath.Join(c.dir, "data")).CombinedOutput(); err != nil {
+	if out, err := c.command(filepath.Join(c.bin, "pg_ctl"), "promote", "-D", c.data).CombinedOutput(); err != nil {
 		c.tb.Fatalf("pg_ctl promote: %v\n%s", err, out)
 	}
 	c.waitFor("SELECT NOT pg_is_in_recovery()")
