@@ -110,7 +110,7 @@ func weakBuild(t *testing.T, name, value string) string {
 func powerCuts(t *testing.T, bin string, cycles int) (*ackLedger, *proc, string, error) {
 	t.Helper()
 	mnt, backing := t.TempDir(), t.TempDir()
-	fsys := faultfs.MountForTest(t, mnt, backing, faultfs.AtDirSync)
+	fsys := faultfs.MountForTest(t, mnt, backing)
 	db := filepath.Join(mnt, "power.db")
 	ledger := &ackLedger{acked: map[string]int64{}}
 	p, err := launch(t, bin, "--db", db)
@@ -129,7 +129,7 @@ func powerCuts(t *testing.T, bin string, cycles int) (*ackLedger, *proc, string,
 				t.Fatalf("unmount: %v", err)
 			}
 			lost = fsys.PowerCut()
-			fsys = faultfs.MountForTest(t, mnt, backing, faultfs.AtDirSync)
+			fsys = faultfs.MountForTest(t, mnt, backing)
 		})
 		// The -shm file is SQLite's shared-memory index, rebuilt from the
 		// WAL at open and never synced: what it loses says nothing.

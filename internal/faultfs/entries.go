@@ -13,24 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Entries says when a change of directory entries (a create, rename,
-// unlink, mkdir or rmdir) survives a power cut.
-type Entries int
-
-const (
-	// AtDirSync: once every directory it changed has been fsynced since,
-	// and not before: all POSIX promises, and what a careful program
-	// (SQLite's journals, PostgreSQL's durable_rename) relies on.
-	AtDirSync Entries = iota
-	// AtAnySync: once anything on the filesystem has been fsynced since,
-	// as a journaling filesystem (ext4, XFS) commits the changes of
-	// entries made so far with its journal at every fsync. PostgreSQL
-	// relies on it for the relation files it creates without syncing
-	// their directory (WAL replay recreates only those made after the
-	// last checkpoint).
-	AtAnySync
-)
-
 // entryOp is a change of directory entries not yet durable: the backing
 // directories whose fsync it still waits for, and how to take it back.
 type entryOp struct {
@@ -50,13 +32,13 @@ func (f *FS) changed(what string, undo func() error, trashed string, dirs ...str
 	f.journal = append(f.journal, op)
 }
 
-// dirSynced makes durable what waited only for dir's fsync (every change
-// at all for AtAnySync; dir "" is a file's fsync). Called with f.mu held.
+// dirSynced makes durable what waited only for dir's fsync. Called with
+// f.mu held.
 func (f *FS) dirSynced(dir string) {
 	kept := f.journal[:0]
 	for _, op := range f.journal {
 		delete(op.pending, dir)
-		if len(op.pending) > 0 && f.entries != AtAnySync {
+		if len(op.pending) > 0 {
 			kept = append(kept, op)
 			continue
 		}

@@ -6,9 +6,10 @@
 // the layer. A SIGKILL keeps the operating system's page cache, so it
 // cannot show a missing fsync; this can.
 //
-// Directory entries are volatile too: a create, rename or unlink made
-// since its directory's last fsync is taken back at a cut (or, mounted
-// with AtAnySync, since the filesystem's last fsync of anything). Not
+// Directory entries are volatile too: a create, rename, unlink, mkdir or
+// rmdir made since its directory's last fsync is taken back at a cut, as
+// POSIX allows (a journaling filesystem such as ext4 would commit it with
+// the next fsync of anything; careful programs do not rely on that). Not
 // modelled: a directory renamed while entries inside it wait for a sync
 // (they are journalled under its old path).
 package faultfs
@@ -33,8 +34,7 @@ type FS struct {
 	backing string
 	server  *fuse.Server
 
-	entries Entries
-	trash   string // beside backing: files unlinked or replaced, until that is durable
+	trash string // beside backing: files unlinked or replaced, until that is durable
 
 	mu      sync.Mutex
 	files   map[string]*overlay // by path under backing: unsynced contents
@@ -58,14 +58,13 @@ type overlay struct {
 }
 
 // Mount serves backing at mountpoint (both existing directories) with a
-// direct mount(2), which needs root; entries says when a change of
-// directory entries becomes durable.
-func Mount(mountpoint, backing string, entries Entries) (*FS, error) {
+// direct mount(2), which needs root.
+func Mount(mountpoint, backing string) (*FS, error) {
 	trash, err := os.MkdirTemp(filepath.Dir(backing), ".faultfs-trash-")
 	if err != nil {
 		return nil, err
 	}
-	f := &FS{backing: backing, entries: entries, trash: trash, files: map[string]*overlay{}, gone: make(chan struct{})}
+	f := &FS{backing: backing, trash: trash, files: map[string]*overlay{}, gone: make(chan struct{})}
 	root := &fs.LoopbackRoot{Path: backing}
 	root.NewNode = func(r *fs.LoopbackRoot, _ *fs.Inode, _ string, _ *syscall.Stat_t) fs.InodeEmbedder {
 		return &node{LoopbackNode: fs.LoopbackNode{RootData: r}, fs: f}
@@ -88,9 +87,9 @@ func Mount(mountpoint, backing string, entries Entries) (*FS, error) {
 // MountForTest mounts for a test, unmounted when it ends. Without FUSE it
 // skips on a developer's machine and fails in CI, which must run the
 // power-loss tests.
-func MountForTest(tb testing.TB, mountpoint, backing string, entries Entries) *FS {
+func MountForTest(tb testing.TB, mountpoint, backing string) *FS {
 	tb.Helper()
-	f, err := Mount(mountpoint, backing, entries)
+	f, err := Mount(mountpoint, backing)
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			tb.Fatalf("cannot mount FUSE (%v); CI must run the power-loss tests, as root with /dev/fuse", err)
@@ -183,11 +182,7 @@ func (f *FS) sync(ctx context.Context, path string) syscall.Errno {
 	if f.frozen {
 		return f.noPower(ctx)
 	}
-	errno := f.syncContents(path)
-	if errno == 0 {
-		f.dirSynced("") // for AtAnySync, the journal's commit
-	}
-	return errno
+	return f.syncContents(path)
 }
 
 // noPower answers a sync once the power is gone: never success. It waits

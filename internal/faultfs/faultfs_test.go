@@ -14,7 +14,7 @@ import (
 // after, or never synced, is gone, and the cut says how much it dropped.
 func TestPowerCutDropsWhatWasNotSynced(t *testing.T) {
 	mnt, backing := t.TempDir(), t.TempDir()
-	fsys := faultfs.MountForTest(t, mnt, backing, faultfs.AtDirSync)
+	fsys := faultfs.MountForTest(t, mnt, backing)
 	f, err := os.Create(filepath.Join(mnt, "data"))
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +51,7 @@ func TestPowerCutDropsWhatWasNotSynced(t *testing.T) {
 	}
 
 	// Remounted, the file is what was synced.
-	fsys = faultfs.MountForTest(t, mnt, backing, faultfs.AtDirSync)
+	fsys = faultfs.MountForTest(t, mnt, backing)
 	again, err := os.ReadFile(filepath.Join(mnt, "data"))
 	if err != nil || !bytes.Equal(again, synced) {
 		t.Fatalf("remounted: %d bytes (%v)", len(again), err)
@@ -62,7 +62,7 @@ func TestPowerCutDropsWhatWasNotSynced(t *testing.T) {
 // not the bytes the cut removed, before and after a sync.
 func TestTruncateThenGrowReadsZeros(t *testing.T) {
 	mnt, backing := t.TempDir(), t.TempDir()
-	fsys := faultfs.MountForTest(t, mnt, backing, faultfs.AtDirSync)
+	fsys := faultfs.MountForTest(t, mnt, backing)
 	path := filepath.Join(mnt, "f")
 	if err := os.WriteFile(path, bytes.Repeat([]byte("a"), 20000), 0o644); err != nil {
 		t.Fatal(err)
@@ -109,7 +109,7 @@ func TestTruncateThenGrowReadsZeros(t *testing.T) {
 // made again) do.
 func TestUnsyncedContentsFollowRenamesAndDieWithUnlinks(t *testing.T) {
 	mnt, backing := t.TempDir(), t.TempDir()
-	faultfs.MountForTest(t, mnt, backing, faultfs.AtDirSync)
+	faultfs.MountForTest(t, mnt, backing)
 	a, b := filepath.Join(mnt, "a"), filepath.Join(mnt, "b")
 	f, err := os.Create(a)
 	if err != nil {
@@ -152,8 +152,7 @@ func TestUnsyncedContentsFollowRenamesAndDieWithUnlinks(t *testing.T) {
 // Entry changes since their directory's last fsync are taken back at a
 // cut, newest first: a file created and fsynced but not its directory is
 // gone, a rename and an unlink are undone (the file a rename replaced is
-// back), and what a directory's fsync covered stays. With AtAnySync, the
-// fsync of any file commits them all, as ext4's journal does.
+// back), and what a directory's fsync covered stays.
 func TestPowerCutTakesBackEntriesNotSynced(t *testing.T) {
 	mnt, backing := t.TempDir(), t.TempDir()
 	write := func(name, data string) {
@@ -170,7 +169,7 @@ func TestPowerCutTakesBackEntriesNotSynced(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	fsys := faultfs.MountForTest(t, mnt, backing, faultfs.AtDirSync)
+	fsys := faultfs.MountForTest(t, mnt, backing)
 	write("kept", "kept")
 	write("renamed", "renamed")
 	write("unlinked", "unlinked")
@@ -213,24 +212,6 @@ func TestPowerCutTakesBackEntriesNotSynced(t *testing.T) {
 	if got, err := os.ReadFile(filepath.Join(backing, "sub", "synced")); err != nil || string(got) != "sub/synced" {
 		t.Fatalf("sub/synced: %q %v", got, err)
 	}
-
-	// With AtAnySync, a file's fsync makes every change before it durable.
-	fsys = faultfs.MountForTest(t, mnt, backing, faultfs.AtAnySync)
-	if err := os.Remove(filepath.Join(mnt, "unlinked")); err != nil {
-		t.Fatal(err)
-	}
-	write("journalled", "journalled")
-	if err := os.Rename(filepath.Join(mnt, "kept"), filepath.Join(mnt, "kept-unsynced")); err != nil {
-		t.Fatal(err)
-	}
-	fsys.Unmount()
-	if cut := fsys.PowerCut(); len(cut.Entries) != 1 {
-		t.Errorf("AtAnySync took back %v, want only the rename after the last fsync", cut.Entries)
-	}
-	want = []string{"journalled", "kept", "renamed", "replaced", "replacing", "sub"}
-	if got := listing(t, backing); !slices.Equal(got, want) {
-		t.Fatalf("AtAnySync, after the cut: %v, want %v", got, want)
-	}
 }
 
 // syncDir fsyncs a directory, as SQLite does after creating a journal.
@@ -272,7 +253,7 @@ func listing(t *testing.T, dir string) []string {
 // at the freeze fails when the mount goes.
 func TestNoSyncSucceedsAfterTheFreeze(t *testing.T) {
 	mnt, backing := t.TempDir(), t.TempDir()
-	fsys := faultfs.MountForTest(t, mnt, backing, faultfs.AtDirSync)
+	fsys := faultfs.MountForTest(t, mnt, backing)
 	f, err := os.Create(filepath.Join(mnt, "data"))
 	if err != nil {
 		t.Fatal(err)
