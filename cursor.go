@@ -17,6 +17,10 @@ type Cursor struct {
 	// epoch (ByTime) or the clock (ByCausal); 0 for ByArrival.
 	Key int64
 	Pos int64 // seq within a topic, or the global position when Global
+	// Mark, in a time or causal listing, is the seq up to which a store
+	// that lists the in-order events by seq (SQLite, see its migration
+	// 005) has listed them; Pos unless the cursor stands on a late event.
+	Mark int64
 }
 
 // IsZero reports whether c is the start of a listing.
@@ -34,6 +38,9 @@ func (c Cursor) String() string {
 	var raw string
 	if c.Order == ByTime || c.Order == ByCausal {
 		raw = fmt.Sprintf("1:%s:%s:%d:%d", scope, c.Order, c.Key, c.Pos)
+		if c.Mark != c.Pos {
+			raw += ":" + strconv.FormatInt(c.Mark, 10)
+		}
 	} else {
 		raw = fmt.Sprintf("1:%s:arrival:%d", scope, c.Pos)
 	}
@@ -61,7 +68,7 @@ func ParseCursor(s string) (Cursor, error) {
 	nums := parts[3:]
 	switch {
 	case c.Order == ByArrival && len(nums) == 1:
-	case (c.Order == ByTime || c.Order == ByCausal) && len(nums) == 2:
+	case (c.Order == ByTime || c.Order == ByCausal) && (len(nums) == 2 || len(nums) == 3):
 		if c.Key, err = strconv.ParseInt(nums[0], 10, 64); err != nil {
 			return Cursor{}, bad
 		}
@@ -71,6 +78,14 @@ func ParseCursor(s string) (Cursor, error) {
 	}
 	if c.Pos, err = strconv.ParseInt(nums[0], 10, 64); err != nil || c.Pos < 0 {
 		return Cursor{}, bad
+	}
+	if c.Order == ByTime || c.Order == ByCausal {
+		c.Mark = c.Pos
+		if len(nums) == 2 {
+			if c.Mark, err = strconv.ParseInt(nums[1], 10, 64); err != nil || c.Mark < 0 || c.Mark == c.Pos {
+				return Cursor{}, bad
+			}
+		}
 	}
 	return c, nil
 }
@@ -101,9 +116,9 @@ func (q EventQuery) CursorAfter(e StoredEvent) Cursor {
 	}
 	switch q.Order {
 	case ByTime:
-		c.Key = e.Timestamp.UnixMicro()
+		c.Key, c.Mark = e.Timestamp.UnixMicro(), c.Pos
 	case ByCausal:
-		c.Key = e.Clock
+		c.Key, c.Mark = e.Clock, c.Pos
 	}
 	return c
 }

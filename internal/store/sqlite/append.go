@@ -12,9 +12,7 @@ import (
 
 // topicGroup is one topic's share of an append.
 type topicGroup struct {
-	id         int64
-	lastSeq    int64
-	maxClock   int64 // the largest clock stored: a clockless event's
+	topicEntry
 	duplicates int64
 	conflicts  int64
 }
@@ -97,7 +95,12 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 		if !e.HasClock {
 			clock = g.maxClock
 		}
-		res, err := insert.ExecContext(ctx, g.id, g.lastSeq+1, e.EventID, micros(e.Timestamp), receivedAt, e.Source, []byte(e.Payload), digest, clock)
+		// In order when at least every earlier event of the topic: then
+		// the seq index lists it in time (or clock) order, and only a late
+		// event goes into events_time_late (events_clock_late).
+		ts := micros(e.Timestamp)
+		inTime, inClock := ts >= g.maxTs, clock >= g.maxClock
+		res, err := insert.ExecContext(ctx, g.id, g.lastSeq+1, e.EventID, ts, receivedAt, e.Source, []byte(e.Payload), digest, clock, inTime, inClock)
 		if err != nil {
 			return nil, fmt.Errorf("insert event: %w", err)
 		}
@@ -105,7 +108,7 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 			return nil, err
 		}
 		g.lastSeq++
-		g.maxClock = max(g.maxClock, clock)
+		g.maxClock, g.maxTs = max(g.maxClock, clock), max(g.maxTs, ts)
 		first[key] = keyVal{g.lastSeq, digest}
 		out[i] = eventagg.Appended{Seq: g.lastSeq, Clock: clock, Position: lastID, ReceivedAt: at}
 		added = append(added, i)
@@ -141,7 +144,7 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 	}
 	// Only now, with the group durable, do the caches move.
 	for name, g := range topics {
-		s.topics.Put(name, topicEntry{id: g.id, lastSeq: g.lastSeq, maxClock: g.maxClock})
+		s.topics.Put(name, g.topicEntry)
 	}
 	for _, i := range added {
 		s.keys.hot[keys[i]] = first[keys[i]]
@@ -200,7 +203,7 @@ func (s *Store) loadTopics(ctx context.Context, tx *sql.Tx, events []eventagg.Ev
 		g := &topicGroup{}
 		topics[name] = g
 		if e, ok := s.topics.Get(name); ok {
-			g.id, g.lastSeq, g.maxClock = e.id, e.lastSeq, e.maxClock
+			g.topicEntry = e
 		} else {
 			unknown = append(unknown, name)
 		}
@@ -221,11 +224,11 @@ func (s *Store) loadTopics(ctx context.Context, tx *sql.Tx, events []eventagg.Ev
 		defer rows.Close()
 		for rows.Next() {
 			var name string
-			var id, lastSeq, maxClock int64
-			if err := rows.Scan(&name, &id, &lastSeq, &maxClock); err != nil {
+			var e topicEntry
+			if err := rows.Scan(&name, &e.id, &e.lastSeq, &e.maxClock, &e.maxTs); err != nil {
 				return fmt.Errorf("%s topics: %w", what, err)
 			}
-			topics[name].id, topics[name].lastSeq, topics[name].maxClock = id, lastSeq, maxClock
+			topics[name].topicEntry = e
 			found++
 		}
 		return rows.Err()
@@ -245,6 +248,18 @@ func (s *Store) loadTopics(ctx context.Context, tx *sql.Tx, events []eventagg.Ev
 	return topics, found - existing, nil
 }
 
+// noTime is the largest timestamp of a topic without events: any
+// event's is at least that.
+const noTime = "-9223372036854775808"
+
+// lastInOrder is a subquery for col of the topic's last event in order by
+// flag (in_time or in_clock), read back along its seq index, or NULL; t is
+// the name of the topics row it correlates with. It reads no further back
+// than the events of before migration 005, all late.
+func lastInOrder(col, flag, t string) string {
+	return `(SELECT ` + col + ` FROM events WHERE topic_id = ` + t + `.id AND seq > ` + t + `.late_upto AND ` + flag + ` = 1 ORDER BY seq DESC LIMIT 1)`
+}
+
 // writeStmts are the writer's statements, prepared once on the write
 // connection: parsing SQL per group would cost more than the inserts.
 type writeStmts struct {
@@ -261,8 +276,8 @@ func (s *Store) prepare(ctx context.Context) error {
 	}{
 		// The dedup key is checked before: a clash on (topic, seq) would
 		// be a bug and fails the transaction.
-		{&s.stmts.insert, `INSERT INTO events (topic_id, seq, event_id, ts, received_at, source, payload, digest, clock)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&s.stmts.insert, `INSERT INTO events (topic_id, seq, event_id, ts, received_at, source, payload, digest, clock, in_time, in_clock)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		// ["hex key", …] → the keys either level holds, with their seqs
 		// and digests.
 		{&s.stmts.probeKeys, `SELECT d.key, d.seq, d.digest FROM json_each(?1) AS j JOIN dedup_recent d ON d.key = unhex(j.value)
@@ -271,12 +286,18 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.stmts.mergeKey, mergeOne},
 		// The topics' arguments are JSON arrays: one statement serves a
 		// group of any number of topics.
+		// A topic's largest clock and time: the last in-order event's, or a
+		// late one's from the partial indexes (all events before migration
+		// 005 are late).
 		{&s.stmts.loadTopics, `SELECT name, id, max(expired_seq, COALESCE((SELECT max(seq) FROM events WHERE topic_id = topics.id), 0)),
-				max(expired_clock, COALESCE((SELECT max(clock) FROM events WHERE topic_id = topics.id), 0))
+				max(expired_clock, COALESCE(` + lastInOrder("clock", "in_clock", "topics") + `, 0),
+					COALESCE((SELECT max(clock) FROM events WHERE topic_id = topics.id AND in_clock = 0), 0)),
+				max(COALESCE(` + lastInOrder("ts", "in_time", "topics") + `, ` + noTime + `),
+					COALESCE((SELECT max(ts) FROM events WHERE topic_id = topics.id AND in_time = 0), ` + noTime + `))
 			FROM topics WHERE name IN (SELECT value FROM json_each(?))`},
 		// Creates those of the names that do not exist yet.
 		{&s.stmts.createTopics, `INSERT INTO topics (name) SELECT value FROM json_each(?1) WHERE true
-			ON CONFLICT (name) DO NOTHING RETURNING name, id, 0, 0`},
+			ON CONFLICT (name) DO NOTHING RETURNING name, id, 0, 0, ` + noTime},
 		{&s.stmts.dataVersion, `PRAGMA data_version`},
 		// [[id, duplicates, conflicts], …]
 		{&s.stmts.updateTopics, `UPDATE topics SET duplicates = duplicates + u.value->>1, conflicts = conflicts + u.value->>2

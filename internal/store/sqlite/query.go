@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 
 	"github.com/eventagg/eventagg"
 )
@@ -38,27 +39,16 @@ func (s *Store) events(ctx context.Context, q eventagg.EventQuery) (eventagg.Eve
 			FROM topics t JOIN events e ON e.topic_id = t.id
 			WHERE t.name = ? AND e.seq > ? ORDER BY e.seq LIMIT ?`, q.Topic, q.After.Pos, limit)
 	case q.Order == eventagg.ByCausal:
-		rows, err = s.r.QueryContext(ctx, `SELECT `+eventColumns+`
-			FROM topics t JOIN events e ON e.topic_id = t.id
-			WHERE t.name = ? AND (e.clock, e.seq) > (?, ?) ORDER BY e.clock, e.seq LIMIT ?`,
-			q.Topic, q.After.Key, q.After.Pos, limit)
+		return s.mergedEvents(ctx, q, "clock", "in_clock")
 	default:
-		rows, err = s.r.QueryContext(ctx, `SELECT `+eventColumns+`
-			FROM topics t JOIN events e ON e.topic_id = t.id
-			WHERE t.name = ? AND (e.ts, e.seq) > (?, ?) ORDER BY e.ts, e.seq LIMIT ?`,
-			q.Topic, q.After.Key, q.After.Pos, limit)
+		return s.mergedEvents(ctx, q, "ts", "in_time")
 	}
 	if err != nil {
 		return eventagg.EventPage{}, fmt.Errorf("list events: %w", err)
 	}
-	defer rows.Close()
-
-	page, err := eventagg.ReadPage(q, rows)
+	page, err := readPage(q, rows)
 	if err != nil {
-		return eventagg.EventPage{}, err
-	}
-	if err := rows.Err(); err != nil {
-		return eventagg.EventPage{}, err
+		return page, err
 	}
 	page.Skipped, err = s.skipped(ctx, q)
 	if page.Skipped > 0 && len(page.Events) == 0 {
@@ -68,6 +58,77 @@ func (s *Store) events(ctx context.Context, q eventagg.EventQuery) (eventagg.Eve
 		page.Last = eventagg.Cursor{Order: eventagg.ByArrival, Global: q.Topic == "", Pos: q.After.Pos + page.Skipped}
 	}
 	return page, err
+}
+
+// readPage reads a page from rows (a *sql.Rows, or one wrapped) and closes
+// them.
+func readPage(q eventagg.EventQuery, rows interface {
+	eventagg.Rows
+	Close() error
+	Err() error
+}) (eventagg.EventPage, error) {
+	defer rows.Close()
+	page, err := eventagg.ReadPage(q, rows)
+	if err != nil {
+		return eventagg.EventPage{}, err
+	}
+	return page, rows.Err()
+}
+
+// mergedEvents lists a topic by time or clock (key, with its in-order
+// flag): the events in order, which the seq index lists already sorted by
+// key, merged with the late ones from the partial index. The cursor's Mark
+// says how far along seq the in-order events have been listed: all those
+// below it come before the cursor, all those above after it.
+func (s *Store) mergedEvents(ctx context.Context, q eventagg.EventQuery, key, flag string) (eventagg.EventPage, error) {
+	from := q.After.Key
+	if q.After.IsZero() && key == "ts" {
+		from = math.MinInt64 // times before 1970 are negative
+	}
+	arm := func(where, order string) string {
+		return `SELECT * FROM (SELECT ` + eventColumns + `, e.` + flag + ` FROM topics t JOIN events e ON e.topic_id = t.id
+			WHERE t.name = ?1 AND ` + where + ` ORDER BY ` + order + ` LIMIT ?5)`
+	}
+	rows, err := s.r.QueryContext(ctx,
+		arm(`e.seq > max(?2, t.late_upto) AND e.`+flag+` = 1`, `e.seq`)+` UNION ALL `+
+			arm(`e.`+flag+` = 0 AND (e.`+key+`, e.seq) > (?3, ?4)`, `e.`+key+`, e.seq`)+
+			` ORDER BY `+key+`, seq LIMIT ?5`,
+		q.Topic, q.After.Mark, from, q.After.Pos, q.Limit+1)
+	if err != nil {
+		return eventagg.EventPage{}, fmt.Errorf("list events: %w", err)
+	}
+	flagged := &flaggedRows{Rows: rows}
+	page, err := readPage(q, flagged)
+	if err != nil {
+		return page, err
+	}
+	mark := q.After.Mark
+	for i, e := range page.Events {
+		if flagged.inOrder[i] {
+			mark = e.Seq
+		}
+	}
+	page.Last.Mark = mark
+	if !page.Next.IsZero() {
+		page.Next.Mark = mark
+	}
+	return page, nil
+}
+
+// flaggedRows reads a merged listing for ReadPage, keeping for each row
+// whether it is in order (its last column).
+type flaggedRows struct {
+	*sql.Rows
+	inOrder []bool
+}
+
+func (r *flaggedRows) Scan(dest ...any) error {
+	var in bool
+	if err := r.Rows.Scan(append(dest, &in)...); err != nil {
+		return err
+	}
+	r.inOrder = append(r.inOrder, in)
+	return nil
 }
 
 // skipped counts the expired events between an arrival-order cursor and
@@ -122,15 +183,19 @@ func (s *Store) Stats(ctx context.Context) (eventagg.Stats, error) {
 // topicColumns reads a topic's counters from the events' indexes: the last
 // seq from events_seq, the events the consumer has passed (seq rises with
 // id within a topic, so it is the seq of the last one at or below the
-// offset) from the same index, and the first and last time from
-// events_time. Each is one index probe.
+// offset) from the same index, and the first and last time: the first
+// event's or the earliest late one's, the last in-order event's or the
+// latest late one's (an in-order event's time is at least every earlier
+// event's). Each is an index probe.
 // Retention removes a prefix of each topic's events, all of them applied,
 // so both seqs are at least the topic's expired_seq.
-const topicColumns = `t.name, t.duplicates, t.conflicts,
+var topicColumns = `t.name, t.duplicates, t.conflicts,
 	max(t.expired_seq, COALESCE((SELECT max(seq) FROM events WHERE topic_id = t.id), 0)),
 	max(t.expired_seq, COALESCE((SELECT seq FROM events WHERE topic_id = t.id AND id <= c.consumer_offset ORDER BY seq DESC LIMIT 1), 0)),
-	(SELECT min(ts) FROM events WHERE topic_id = t.id),
-	(SELECT max(ts) FROM events WHERE topic_id = t.id)
+	(SELECT min(x) FROM (SELECT (SELECT ts FROM events WHERE topic_id = t.id ORDER BY seq LIMIT 1) AS x
+		UNION ALL SELECT (SELECT min(ts) FROM events WHERE topic_id = t.id AND in_time = 0))),
+	(SELECT max(x) FROM (SELECT ` + lastInOrder("ts", "in_time", "t") + ` AS x
+		UNION ALL SELECT (SELECT max(ts) FROM events WHERE topic_id = t.id AND in_time = 0)))
 	FROM topics t, counters c`
 
 // Topics implements eventagg.Store: a range of the name index.

@@ -30,7 +30,13 @@ const maxCachedTopics = 1 << 18
 // reads and moves lastSeq only after its commit succeeds. Another process
 // that writes the same file changes PRAGMA data_version, and the writer
 // then forgets everything (see Store.checkDataVersion).
-type topicEntry struct{ id, lastSeq, maxClock int64 }
+type topicEntry struct {
+	id, lastSeq int64
+	// The largest clock and timestamp stored: a clockless event's clock,
+	// and what an event must reach to be in clock or time order (see
+	// migration 005).
+	maxClock, maxTs int64
+}
 
 // Store is the SQLite implementation of eventagg.Store.
 type Store struct {

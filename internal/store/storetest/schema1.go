@@ -131,4 +131,28 @@ func CheckSchema1(t *testing.T, s eventagg.Store) {
 			t.Fatalf("%s/%s sent with other content after migration: %+v, want a conflict", again[i].Topic, again[i].EventID, a)
 		}
 	}
+	// New events after the old ones, in order and late by time and by
+	// clock, list with them in time and causal order, and the topic's
+	// first and last time cover both.
+	old := perTopic["t07"]
+	newer := []eventagg.Event{
+		{Topic: "t07", EventID: "after", Timestamp: old[0].ts.Add(time.Hour), Clock: 5, HasClock: true},
+		{Topic: "t07", EventID: "between", Timestamp: old[len(old)-1].ts.Add(time.Second), Clock: 2, HasClock: true},
+		{Topic: "t07", EventID: "earliest", Timestamp: old[len(old)-1].ts.Add(-time.Hour)},
+		{Topic: "t07", EventID: "last", Timestamp: old[0].ts.Add(2 * time.Hour), Clock: 9, HasClock: true},
+	}
+	for i := range newer {
+		newer[i].Source, newer[i].Payload = "v5", []byte(`{}`)
+	}
+	if _, err := s.Append(ctx, newer, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, order := range []eventagg.Order{eventagg.ByTime, eventagg.ByCausal} {
+		for _, limit := range []int{1, 2, 100} {
+			checkOrderFrom(t, s, eventagg.EventQuery{Topic: "t07", Order: order, Limit: limit})
+		}
+	}
+	if ts, err := s.Topic(ctx, "t07"); err != nil || !ts.FirstTime.Equal(newer[2].Timestamp) || !ts.LastTime.Equal(newer[3].Timestamp) {
+		t.Fatalf("t07 after new events: %+v %v", ts, err)
+	}
 }

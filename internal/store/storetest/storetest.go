@@ -50,6 +50,7 @@ func Run(t *testing.T, f Factory) {
 		{"ConflictsSurviveReopen", testConflictsReopen},
 		{"ClocksStoredAndGiven", testClocks},
 		{"PagingCausal", testPagingCausal},
+		{"OrdersAgreeWithSorting", testOrdersAgreeWithSorting},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
