@@ -95,12 +95,13 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 		if !e.HasClock {
 			clock = g.maxClock
 		}
-		// In order when at least every earlier event of the topic: then
-		// the seq index lists it in time (or clock) order, and only a late
-		// event goes into events_time_late (events_clock_late).
+		// In order when at least every earlier event of the topic in
+		// time and clock: then the index of in-order events lists it in
+		// all three orders, and only a late event goes into three indexes
+		// (migration 005).
 		ts := micros(e.Timestamp)
-		inTime, inClock := ts >= g.maxTs, clock >= g.maxClock
-		res, err := insert.ExecContext(ctx, g.id, g.lastSeq+1, e.EventID, ts, receivedAt, e.Source, []byte(e.Payload), digest, clock, inTime, inClock)
+		inOrder := ts >= g.maxTs && clock >= g.maxClock
+		res, err := insert.ExecContext(ctx, g.id, g.lastSeq+1, e.EventID, ts, receivedAt, e.Source, []byte(e.Payload), digest, clock, inOrder)
 		if err != nil {
 			return nil, fmt.Errorf("insert event: %w", err)
 		}
@@ -252,12 +253,29 @@ func (s *Store) loadTopics(ctx context.Context, tx *sql.Tx, events []eventagg.Ev
 // event's is at least that.
 const noTime = "-9223372036854775808"
 
-// lastInOrder is a subquery for col of the topic's last event in order by
-// flag (in_time or in_clock), read back along its seq index, or NULL; t is
-// the name of the topics row it correlates with. It reads no further back
-// than the events of before migration 005, all late.
-func lastInOrder(col, flag, t string) string {
-	return `(SELECT ` + col + ` FROM events WHERE topic_id = ` + t + `.id AND seq > ` + t + `.late_upto AND ` + flag + ` = 1 ORDER BY seq DESC LIMIT 1)`
+// loadTopicsSQL reads the topics of a group ($1, a JSON array of names)
+// with their last seq, largest clock and largest time: of the last
+// in-order event, or of a late one, from the partial indexes.
+var loadTopicsSQL = `SELECT name, id,
+				max(expired_seq, COALESCE(` + bothMax("seq", "topics") + `, 0)),
+				max(expired_clock, COALESCE(` + lastInOrder("clock", "topics") + `, 0),
+					COALESCE((SELECT max(clock) FROM events WHERE topic_id = topics.id AND in_order = 0), 0)),
+				max(COALESCE(` + lastInOrder("ts", "topics") + `, ` + noTime + `),
+					COALESCE((SELECT max(ts) FROM events WHERE topic_id = topics.id AND in_order = 0), ` + noTime + `))
+			FROM topics WHERE name IN (SELECT value FROM json_each(?))`
+
+// lastInOrder is a subquery for col of the last in-order event of the
+// topic (the topics row named t), or NULL: one probe of events_seq_in.
+func lastInOrder(col, t string) string {
+	return `(SELECT ` + col + ` FROM events WHERE topic_id = ` + t + `.id AND in_order = 1 ORDER BY seq DESC LIMIT 1)`
+}
+
+// bothMax is a subquery for the largest col of the topic's events, in
+// order and late, each from its own index: a query by topic must name a
+// partial index's condition to use it.
+func bothMax(col, t string) string {
+	return `(SELECT max(x) FROM (SELECT (SELECT max(` + col + `) FROM events WHERE topic_id = ` + t + `.id AND in_order = 1) AS x
+		UNION ALL SELECT (SELECT max(` + col + `) FROM events WHERE topic_id = ` + t + `.id AND in_order = 0)))`
 }
 
 // writeStmts are the writer's statements, prepared once on the write
@@ -276,8 +294,8 @@ func (s *Store) prepare(ctx context.Context) error {
 	}{
 		// The dedup key is checked before: a clash on (topic, seq) would
 		// be a bug and fails the transaction.
-		{&s.stmts.insert, `INSERT INTO events (topic_id, seq, event_id, ts, received_at, source, payload, digest, clock, in_time, in_clock)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&s.stmts.insert, `INSERT INTO events (topic_id, seq, event_id, ts, received_at, source, payload, digest, clock, in_order)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		// ["hex key", …] → the keys either level holds, with their seqs
 		// and digests.
 		{&s.stmts.probeKeys, `SELECT d.key, d.seq, d.digest FROM json_each(?1) AS j JOIN dedup_recent d ON d.key = unhex(j.value)
@@ -286,15 +304,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.stmts.mergeKey, mergeOne},
 		// The topics' arguments are JSON arrays: one statement serves a
 		// group of any number of topics.
-		// A topic's largest clock and time: the last in-order event's, or a
-		// late one's from the partial indexes (all events before migration
-		// 005 are late).
-		{&s.stmts.loadTopics, `SELECT name, id, max(expired_seq, COALESCE((SELECT max(seq) FROM events WHERE topic_id = topics.id), 0)),
-				max(expired_clock, COALESCE(` + lastInOrder("clock", "in_clock", "topics") + `, 0),
-					COALESCE((SELECT max(clock) FROM events WHERE topic_id = topics.id AND in_clock = 0), 0)),
-				max(COALESCE(` + lastInOrder("ts", "in_time", "topics") + `, ` + noTime + `),
-					COALESCE((SELECT max(ts) FROM events WHERE topic_id = topics.id AND in_time = 0), ` + noTime + `))
-			FROM topics WHERE name IN (SELECT value FROM json_each(?))`},
+		{&s.stmts.loadTopics, loadTopicsSQL},
 		// Creates those of the names that do not exist yet.
 		{&s.stmts.createTopics, `INSERT INTO topics (name) SELECT value FROM json_each(?1) WHERE true
 			ON CONFLICT (name) DO NOTHING RETURNING name, id, 0, 0, ` + noTime},

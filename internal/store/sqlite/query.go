@@ -29,24 +29,22 @@ func (s *Store) events(ctx context.Context, q eventagg.EventQuery) (eventagg.Eve
 	limit := q.Limit + 1
 	switch {
 	case global && q.Order == eventagg.ByArrival:
-		rows, err = s.r.QueryContext(ctx, `SELECT `+eventColumns+`
+		rows, err = s.r.QueryContext(ctx, `SELECT `+eventColumns+`, e.in_order
 			FROM events e JOIN topics t ON t.id = e.topic_id
 			WHERE e.id > ? ORDER BY e.id LIMIT ?`, q.After.Pos, limit)
 	case global:
 		return eventagg.EventPage{}, eventagg.Errorf(eventagg.EINVALID, "order: %s order needs a topic", q.Order)
 	case q.Order == eventagg.ByArrival:
-		rows, err = s.r.QueryContext(ctx, `SELECT `+eventColumns+`
-			FROM topics t JOIN events e ON e.topic_id = t.id
-			WHERE t.name = ? AND e.seq > ? ORDER BY e.seq LIMIT ?`, q.Topic, q.After.Pos, limit)
+		rows, err = s.r.QueryContext(ctx, topicArrivalSQL, q.Topic, q.After.Pos, limit)
 	case q.Order == eventagg.ByCausal:
-		return s.mergedEvents(ctx, q, "clock", "in_clock")
+		return s.mergedEvents(ctx, q, "clock")
 	default:
-		return s.mergedEvents(ctx, q, "ts", "in_time")
+		return s.mergedEvents(ctx, q, "ts")
 	}
 	if err != nil {
 		return eventagg.EventPage{}, fmt.Errorf("list events: %w", err)
 	}
-	page, err := readPage(q, rows)
+	page, err := readPage(q, &flaggedRows{Rows: rows})
 	if err != nil {
 		return page, err
 	}
@@ -75,25 +73,37 @@ func readPage(q eventagg.EventQuery, rows interface {
 	return page, rows.Err()
 }
 
-// mergedEvents lists a topic by time or clock (key, with its in-order
-// flag): the events in order, which the seq index lists already sorted by
-// key, merged with the late ones from the partial index. The cursor's Mark
-// says how far along seq the in-order events have been listed: all those
-// below it come before the cursor, all those above after it.
-func (s *Store) mergedEvents(ctx context.Context, q eventagg.EventQuery, key, flag string) (eventagg.EventPage, error) {
+// topicArm selects, ordered and limited (?3), the events of topic ?1 that
+// match where: one range of one of migration 005's indexes.
+func topicArm(where, order string) string {
+	return `SELECT * FROM (SELECT ` + eventColumns + `, e.in_order FROM topics t JOIN events e ON e.topic_id = t.id
+		WHERE t.name = ?1 AND ` + where + ` ORDER BY ` + order + ` LIMIT ?3)`
+}
+
+// topicArrivalSQL lists topic ?1 after seq ?2, ?3 events: in-order and
+// late events merged by seq.
+var topicArrivalSQL = topicArm(`e.in_order = 1 AND e.seq > ?2`, `e.seq`) + ` UNION ALL ` +
+	topicArm(`e.in_order = 0 AND e.seq > ?2`, `e.seq`) + ` ORDER BY seq LIMIT ?3`
+
+// mergedSQL lists topic ?1 by key (ts or clock), ?3 events: in-order
+// events after seq ?2 (the cursor's Mark), late ones after (?4, ?5).
+func mergedSQL(key string) string {
+	return topicArm(`e.in_order = 1 AND e.seq > ?2`, `e.seq`) + ` UNION ALL ` +
+		topicArm(`e.in_order = 0 AND (e.`+key+`, e.seq) > (?4, ?5)`, `e.`+key+`, e.seq`) +
+		` ORDER BY ` + key + `, seq LIMIT ?3`
+}
+
+// mergedEvents lists a topic by time or clock (key): the in-order events,
+// which events_seq_in lists already sorted by key, merged with the late
+// ones from events_time_late or events_clock_late. The cursor's Mark says
+// how far along seq the in-order events have been listed: all those up to
+// it come before the cursor, all those above after it.
+func (s *Store) mergedEvents(ctx context.Context, q eventagg.EventQuery, key string) (eventagg.EventPage, error) {
 	from := q.After.Key
 	if q.After.IsZero() && key == "ts" {
 		from = math.MinInt64 // times before 1970 are negative
 	}
-	arm := func(where, order string) string {
-		return `SELECT * FROM (SELECT ` + eventColumns + `, e.` + flag + ` FROM topics t JOIN events e ON e.topic_id = t.id
-			WHERE t.name = ?1 AND ` + where + ` ORDER BY ` + order + ` LIMIT ?5)`
-	}
-	rows, err := s.r.QueryContext(ctx,
-		arm(`e.seq > max(?2, t.late_upto) AND e.`+flag+` = 1`, `e.seq`)+` UNION ALL `+
-			arm(`e.`+flag+` = 0 AND (e.`+key+`, e.seq) > (?3, ?4)`, `e.`+key+`, e.seq`)+
-			` ORDER BY `+key+`, seq LIMIT ?5`,
-		q.Topic, q.After.Mark, from, q.After.Pos, q.Limit+1)
+	rows, err := s.r.QueryContext(ctx, mergedSQL(key), q.Topic, q.After.Mark, q.Limit+1, from, q.After.Pos)
 	if err != nil {
 		return eventagg.EventPage{}, fmt.Errorf("list events: %w", err)
 	}
@@ -115,8 +125,8 @@ func (s *Store) mergedEvents(ctx context.Context, q eventagg.EventQuery, key, fl
 	return page, nil
 }
 
-// flaggedRows reads a merged listing for ReadPage, keeping for each row
-// whether it is in order (its last column).
+// flaggedRows reads a listing for ReadPage, keeping for each row whether
+// it is in order (its last column).
 type flaggedRows struct {
 	*sql.Rows
 	inOrder []bool
@@ -180,22 +190,24 @@ func (s *Store) Stats(ctx context.Context) (eventagg.Stats, error) {
 	return st, nil
 }
 
-// topicColumns reads a topic's counters from the events' indexes: the last
-// seq from events_seq, the events the consumer has passed (seq rises with
-// id within a topic, so it is the seq of the last one at or below the
-// offset) from the same index, and the first and last time: the first
-// event's or the earliest late one's, the last in-order event's or the
-// latest late one's (an in-order event's time is at least every earlier
-// event's). Each is an index probe.
+// topicColumns reads a topic's counters from the events' indexes, each an
+// index probe or two (in-order events and late ones, migration 005): the
+// last seq; the seq of the last event the consumer has passed (seq rises
+// with id within a topic, so it is the seq of the last one at or below the
+// offset); the first time (the first in-order event's, or the earliest
+// late one's) and the last (the last in-order event's, or the latest late
+// one's: an in-order event's time is at least every earlier event's).
 // Retention removes a prefix of each topic's events, all of them applied,
 // so both seqs are at least the topic's expired_seq.
 var topicColumns = `t.name, t.duplicates, t.conflicts,
-	max(t.expired_seq, COALESCE((SELECT max(seq) FROM events WHERE topic_id = t.id), 0)),
-	max(t.expired_seq, COALESCE((SELECT seq FROM events WHERE topic_id = t.id AND id <= c.consumer_offset ORDER BY seq DESC LIMIT 1), 0)),
-	(SELECT min(x) FROM (SELECT (SELECT ts FROM events WHERE topic_id = t.id ORDER BY seq LIMIT 1) AS x
-		UNION ALL SELECT (SELECT min(ts) FROM events WHERE topic_id = t.id AND in_time = 0))),
-	(SELECT max(x) FROM (SELECT ` + lastInOrder("ts", "in_time", "t") + ` AS x
-		UNION ALL SELECT (SELECT max(ts) FROM events WHERE topic_id = t.id AND in_time = 0)))
+	max(t.expired_seq, COALESCE(` + bothMax("seq", "t") + `, 0)),
+	max(t.expired_seq, COALESCE((SELECT max(x) FROM (
+		SELECT (SELECT seq FROM events WHERE topic_id = t.id AND in_order = 1 AND id <= c.consumer_offset ORDER BY seq DESC LIMIT 1) AS x
+		UNION ALL SELECT (SELECT seq FROM events WHERE topic_id = t.id AND in_order = 0 AND id <= c.consumer_offset ORDER BY seq DESC LIMIT 1))), 0)),
+	(SELECT min(x) FROM (SELECT (SELECT ts FROM events WHERE topic_id = t.id AND in_order = 1 ORDER BY seq LIMIT 1) AS x
+		UNION ALL SELECT (SELECT min(ts) FROM events WHERE topic_id = t.id AND in_order = 0))),
+	(SELECT max(x) FROM (SELECT ` + lastInOrder("ts", "t") + ` AS x
+		UNION ALL SELECT (SELECT max(ts) FROM events WHERE topic_id = t.id AND in_order = 0)))
 	FROM topics t, counters c`
 
 // Topics implements eventagg.Store: a range of the name index.
