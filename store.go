@@ -172,11 +172,16 @@ type Rows interface {
 
 // ReadPage builds the page for q from rows holding, in order: position,
 // topic, seq, event_id, event time and commit time (µs since the epoch),
-// source, payload and clock. A store asks for q.Limit+1 rows: the extra row only
-// tells that there is a next page. Both stores share it, so paging behaves
-// the same on each.
+// source, payload, clock and whether the event is in order (its time and
+// clock at least every earlier event's of its topic; see the stores'
+// migration 005). A store asks for q.Limit+1 rows: the extra row only
+// tells that there is a next page. In a time or causal listing, which a
+// store merges from its in-order events (by seq) and its late ones, the
+// cursors' Mark is the seq of the last in-order event listed. Both stores
+// share it, so paging behaves the same on each.
 func ReadPage(q EventQuery, rows Rows) (EventPage, error) {
 	page := EventPage{Events: make([]StoredEvent, 0, min(q.Limit, 1024)), Last: q.After}
+	mark := q.After.Mark
 	for rows.Next() {
 		if len(page.Events) == q.Limit {
 			page.Next = page.Last
@@ -185,12 +190,19 @@ func ReadPage(q EventQuery, rows Rows) (EventPage, error) {
 		var e StoredEvent
 		var ts, recv int64
 		var payload []byte
-		if err := rows.Scan(&e.Position, &e.Topic, &e.Seq, &e.EventID, &ts, &recv, &e.Source, &payload, &e.Clock); err != nil {
+		var inOrder bool
+		if err := rows.Scan(&e.Position, &e.Topic, &e.Seq, &e.EventID, &ts, &recv, &e.Source, &payload, &e.Clock, &inOrder); err != nil {
 			return EventPage{}, err
 		}
 		e.Timestamp, e.ReceivedAt, e.Payload = time.UnixMicro(ts).UTC(), time.UnixMicro(recv).UTC(), payload
 		page.Events = append(page.Events, e)
 		page.Last = q.CursorAfter(e)
+		if inOrder {
+			mark = e.Seq
+		}
+		if q.Order == ByTime || q.Order == ByCausal {
+			page.Last.Mark = mark
+		}
 	}
 	return page, nil
 }

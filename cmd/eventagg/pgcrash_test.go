@@ -32,10 +32,17 @@ func TestPostgresCrashLosesNothingAcknowledged(t *testing.T) {
 		}
 	}
 	verifyCrashState(t, replicas[0], ledger)
-	var s0, s1 stats
-	replicas[0].getJSON("/stats", &s0)
-	replicas[1].getJSON("/stats", &s1)
-	if s0.Received != s1.Received || s0.Stored != s1.Stored || s0.UniqueProcessed != s1.UniqueProcessed {
-		t.Fatalf("replicas disagree: %+v and %+v", s0, s1)
+	replicasAgree(t, replicas[0], replicas[1])
+}
+
+// replicasAgree checks that two replicas of one database report the same
+// counters.
+func replicasAgree(t *testing.T, a, b *proc) {
+	t.Helper()
+	var sa, sb stats
+	a.getJSON("/stats", &sa)
+	b.getJSON("/stats", &sb)
+	if sa.Received != sb.Received || sa.Stored != sb.Stored || sa.UniqueProcessed != sb.UniqueProcessed {
+		t.Fatalf("replicas disagree: %+v and %+v", sa, sb)
 	}
 }

@@ -32,12 +32,7 @@ func TestPowerCutPostgresLosesNothingAcknowledged(t *testing.T) {
 	}
 	ledger, replicas := pgPowerCuts(t, binary, 5)
 	verifyCrashState(t, replicas[0], ledger)
-	var s0, s1 stats
-	replicas[0].getJSON("/stats", &s0)
-	replicas[1].getJSON("/stats", &s1)
-	if s0.Received != s1.Received || s0.Stored != s1.Stored || s0.UniqueProcessed != s1.UniqueProcessed {
-		t.Fatalf("replicas disagree: %+v and %+v", s0, s1)
-	}
+	replicasAgree(t, replicas[0], replicas[1])
 }
 
 // TestPowerCutPostgresCatchesADurabilityBug proves that test has teeth: a

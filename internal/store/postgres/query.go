@@ -45,17 +45,13 @@ func (s *Store) Events(ctx context.Context, q eventagg.EventQuery) (eventagg.Eve
 	if err != nil {
 		return eventagg.EventPage{}, interpretError(fmt.Errorf("list events: %w", err))
 	}
-	flagged := &flaggedRows{Rows: rows}
-	page, err := eventagg.ReadPage(q, flagged)
+	page, err := eventagg.ReadPage(q, rows)
 	rows.Close() // before the queries below, which need a connection of their own
 	if err == nil {
 		err = rows.Err()
 	}
 	if err == nil && q.Order == eventagg.ByArrival {
 		err = s.skipped(ctx, q, &page)
-	}
-	if err == nil && q.Order != eventagg.ByArrival {
-		flagged.mark(q, &page)
 	}
 	if err == nil {
 		// Groups commit before their WAL flush (see append): show
@@ -102,8 +98,7 @@ func (s *Store) mergedEvents(ctx context.Context, q eventagg.EventQuery, key str
 	if err != nil {
 		return eventagg.EventPage{}, interpretError(fmt.Errorf("list events: %w", err))
 	}
-	flagged := &flaggedRows{Rows: rows}
-	page, err := eventagg.ReadPage(q, flagged)
+	page, err := eventagg.ReadPage(q, rows)
 	rows.Close()
 	if err == nil {
 		err = rows.Err()
@@ -114,39 +109,7 @@ func (s *Store) mergedEvents(ctx context.Context, q eventagg.EventQuery, key str
 	if err != nil {
 		return eventagg.EventPage{}, interpretError(err)
 	}
-	flagged.mark(q, &page)
 	return page, nil
-}
-
-// flaggedRows reads a listing for ReadPage, keeping for each row whether
-// it is in order (its last column).
-type flaggedRows struct {
-	pgx.Rows
-	inOrder []bool
-}
-
-func (r *flaggedRows) Scan(dest ...any) error {
-	var in bool
-	if err := r.Rows.Scan(append(dest, &in)...); err != nil {
-		return err
-	}
-	r.inOrder = append(r.inOrder, in)
-	return nil
-}
-
-// mark sets the page's cursors' Mark: the seq of the last in-order event
-// listed so far.
-func (r *flaggedRows) mark(q eventagg.EventQuery, page *eventagg.EventPage) {
-	mark := q.After.Mark
-	for i, e := range page.Events {
-		if r.inOrder[i] {
-			mark = e.Seq
-		}
-	}
-	page.Last.Mark = mark
-	if !page.Next.IsZero() {
-		page.Next.Mark = mark
-	}
 }
 
 // horizon is an id at and below which every event has expired: the lowest

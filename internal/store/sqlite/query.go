@@ -44,7 +44,7 @@ func (s *Store) events(ctx context.Context, q eventagg.EventQuery) (eventagg.Eve
 	if err != nil {
 		return eventagg.EventPage{}, fmt.Errorf("list events: %w", err)
 	}
-	page, err := readPage(q, &flaggedRows{Rows: rows})
+	page, err := readPage(q, rows)
 	if err != nil {
 		return page, err
 	}
@@ -58,13 +58,8 @@ func (s *Store) events(ctx context.Context, q eventagg.EventQuery) (eventagg.Eve
 	return page, err
 }
 
-// readPage reads a page from rows (a *sql.Rows, or one wrapped) and closes
-// them.
-func readPage(q eventagg.EventQuery, rows interface {
-	eventagg.Rows
-	Close() error
-	Err() error
-}) (eventagg.EventPage, error) {
+// readPage reads a page from rows and closes them.
+func readPage(q eventagg.EventQuery, rows *sql.Rows) (eventagg.EventPage, error) {
 	defer rows.Close()
 	page, err := eventagg.ReadPage(q, rows)
 	if err != nil {
@@ -107,38 +102,7 @@ func (s *Store) mergedEvents(ctx context.Context, q eventagg.EventQuery, key str
 	if err != nil {
 		return eventagg.EventPage{}, fmt.Errorf("list events: %w", err)
 	}
-	flagged := &flaggedRows{Rows: rows}
-	page, err := readPage(q, flagged)
-	if err != nil {
-		return page, err
-	}
-	mark := q.After.Mark
-	for i, e := range page.Events {
-		if flagged.inOrder[i] {
-			mark = e.Seq
-		}
-	}
-	page.Last.Mark = mark
-	if !page.Next.IsZero() {
-		page.Next.Mark = mark
-	}
-	return page, nil
-}
-
-// flaggedRows reads a listing for ReadPage, keeping for each row whether
-// it is in order (its last column).
-type flaggedRows struct {
-	*sql.Rows
-	inOrder []bool
-}
-
-func (r *flaggedRows) Scan(dest ...any) error {
-	var in bool
-	if err := r.Rows.Scan(append(dest, &in)...); err != nil {
-		return err
-	}
-	r.inOrder = append(r.inOrder, in)
-	return nil
+	return readPage(q, rows)
 }
 
 // skipped counts the expired events between an arrival-order cursor and
