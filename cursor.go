@@ -17,9 +17,10 @@ type Cursor struct {
 	// epoch (ByTime) or the clock (ByCausal); 0 for ByArrival.
 	Key int64
 	Pos int64 // seq within a topic, or the global position when Global
-	// Mark, in a time or causal listing, is the seq up to which a store
-	// that lists the in-order events by seq (SQLite, see its migration
-	// 005) has listed them; Pos unless the cursor stands on a late event.
+	// Mark, in a time or causal listing, is the seq up to which the
+	// store has listed the events that arrived in order, which it lists
+	// by seq (see the stores' migration 005); Pos unless the cursor
+	// stands on a late event.
 	Mark int64
 }
 

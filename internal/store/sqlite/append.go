@@ -293,7 +293,8 @@ func (s *Store) prepare(ctx context.Context) error {
 		sql string
 	}{
 		// The dedup key is checked before: a clash on (topic, seq) would
-		// be a bug and fails the transaction.
+		// be a bug, and fails the transaction when both events are in
+		// order or both late (the two seq indexes are unique each).
 		{&s.stmts.insert, `INSERT INTO events (topic_id, seq, event_id, ts, received_at, source, payload, digest, clock, in_order)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		// ["hex key", …] → the keys either level holds, with their seqs
