@@ -67,9 +67,10 @@ func (f *FS) undoEntries() []string {
 	return undone
 }
 
-// toTrash keeps path's file under a new name in the trash (a hard link,
-// so that path itself stays as it is) and returns that name; "" if there
-// is no file (or it is a directory).
+// toTrash keeps path's file under a new name in the trash, moved there or,
+// with link, hard-linked (so that path stays until a rename replaces it
+// atomically), and returns that name; "" if there is no file (or it is a
+// directory, which is not kept).
 func (f *FS) toTrash(path string, link bool) string {
 	var st syscall.Stat_t
 	if syscall.Lstat(path, &st) != nil || st.Mode&syscall.S_IFMT == syscall.S_IFDIR {
