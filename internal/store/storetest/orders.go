@@ -12,31 +12,46 @@ import (
 )
 
 // testOrdersAgreeWithSorting appends a topic's events in groups, most in
-// time and clock order and some late (and some clockless), with other
-// topics between, and checks after each group that the time and causal
+// time and clock order, some late, some ahead of those that follow (and
+// some clockless), with other topics between, and checks after each group that the time and causal
 // listings, at every page size, are its events sorted by (time, seq) and
 // (clock, seq); and that a listing continued from a cursor taken before
 // the group sees exactly the events after that cursor, the group's
-// included. A store may list in-order events and late ones apart and
-// merge them (SQLite does); this is where a merge would go wrong.
+// included; and the same after the store is opened again. A store may list
+// in-order events and late ones apart and merge them (both do); this is
+// where a merge would go wrong.
 func testOrdersAgreeWithSorting(t *testing.T, open func() eventagg.Store) {
-	s := mustOpen(t, open)
+	s := open()
+	defer func() { s.Close() }()
 	r := rand.New(rand.NewPCG(1, 2))
 	sec, clock := 0, int64(0)
 	var cursors []eventagg.EventQuery // listings stopped part-way, to continue later
 	for group := 0; group < 12; group++ {
+		if group%4 == 3 {
+			// Opened again, a store reads each topic's largest time and
+			// clock back (a late event may hold one of them).
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s = open()
+		}
 		var evs []eventagg.Event
 		for i := 0; i < 1+r.IntN(25); i++ {
 			e := Ev("a", fmt.Sprintf("g%d-%d", group, i), sec)
-			if r.IntN(4) == 0 { // late, by up to a minute, sometimes a tie
+			switch r.IntN(8) {
+			case 0, 1: // late, by up to a minute, sometimes a tie
 				e.Timestamp = e.Timestamp.Add(-time.Duration(r.IntN(60)) * time.Second)
-			} else {
+			case 2: // ahead of those that follow: they are late
+				e.Timestamp = e.Timestamp.Add(time.Duration(1+r.IntN(30)) * time.Second)
+			default:
 				sec += r.IntN(3)
 			}
-			switch r.IntN(5) {
+			switch r.IntN(6) {
 			case 0: // clockless: the topic's largest clock
 			case 1:
 				e.Clock, e.HasClock = max(0, clock-int64(r.IntN(20))), true
+			case 2: // ahead
+				e.Clock, e.HasClock = clock+1+int64(r.IntN(20)), true
 			default:
 				clock += int64(r.IntN(3))
 				e.Clock, e.HasClock = clock, true
