@@ -18,9 +18,9 @@ type Cursor struct {
 	Key int64
 	Pos int64 // seq within a topic, or the global position when Global
 	// Mark, in a time or causal listing, is the seq up to which the
-	// store has listed the events that arrived in order, which it lists
-	// by seq (see the stores' migration 005); Pos unless the cursor
-	// stands on a late event.
+	// store has listed the events that arrived in order, which the
+	// SQLite store lists by seq (see its migration 005); Pos unless the
+	// cursor stands on a late event.
 	Mark int64
 }
 

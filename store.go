@@ -173,8 +173,8 @@ type Rows interface {
 // ReadPage builds the page for q from rows holding, in order: position,
 // topic, seq, event_id, event time and commit time (µs since the epoch),
 // source, payload, clock and whether the event is in order (its time and
-// clock at least every earlier event's of its topic; see the stores'
-// migration 005). A store asks for q.Limit+1 rows: the extra row only
+// clock at least every earlier event's of its topic; see the SQLite
+// store's migration 005). A store asks for q.Limit+1 rows: the extra row only
 // tells that there is a next page. In a time or causal listing, which a
 // store merges from its in-order events (by seq) and its late ones, the
 // cursors' Mark is the seq of the last in-order event listed. Both stores

@@ -153,10 +153,8 @@ func (s *Store) topicIDs(ctx context.Context, topics []string) ([]int64, error) 
 const lockBuckets = `SELECT count(*) FROM (SELECT 1 FROM buckets WHERE id = ANY($1) ORDER BY id FOR UPDATE) AS locked`
 
 // appendGroup does the rest in one statement, under the locks: look up which
-// keys are stored already, read each topic's last seq, largest clock and
-// largest time (its last in-order event's, one probe of events_seq_in, or a
-// late one's, one probe each of the late indexes; see migration 005) and
-// the buckets' last positions, number the new events last
+// keys are stored already, read each topic's last seq (its max, one probe of
+// events_seq) and the buckets' last positions, number the new events last
 // seq+1, +2, … per topic and last pos+1, +2, … per bucket in arrival order
 // (ord), insert them, move the buckets, add the duplicates to their topics,
 // add to one counter shard and notify the other replicas. It returns every
@@ -189,62 +187,46 @@ const lockBuckets = `SELECT count(*) FROM (SELECT 1 FROM buckets WHERE id = ANY(
 // part.
 //
 // Conflicts: a first occurrence whose key is stored is judged against the
-// stored digest; a repeat within the group ($18–$21: its ord, its first
+// stored digest; a repeat within the group ($19–$22: its ord, its first
 // occurrence's place in $1…, its digest and tk) against its first
 // occurrence's original, read from one array (origs) rather than a join.
 // A new event without a clock ($17 = -1) gets the largest clock of its
-// topic so far: stored or earlier in the group.
-//
-// An event is in order (in_order) when its time and clock are each at
-// least every earlier event's of its topic, stored or earlier in the group
-// (the window prior): then only events_seq_in takes it, where a late one
-// goes into three partial indexes.
+// topic so far: stored (read only for topics that need it, $18) or earlier
+// in the group.
 //
 // A topic whose last seq was 0 gets its first events here: that is when it
 // starts to count in counters.topics (a topic row made for a group that then
 // failed has none, and is not listed).
-// noTime is the largest time of a topic without events: any event's is at
-// least that.
-const noTime = "-9223372036854775808"
-
 const appendGroup = `
 WITH input AS (
 	SELECT i.*, i.stored[1] AS stored_seq, i.stored[2] AS stored_digest
 	FROM (SELECT i.*, (SELECT ARRAY[e.seq, e.digest] FROM events e WHERE e.topic_id = i.topic_id AND e.event_id = i.event_id) AS stored
 	      FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bytea[], $6::int[], $13::int[], $15::int[], $16::bigint[], $17::bigint[])
 	           WITH ORDINALITY AS i(topic_id, event_id, ts, source, payload, ord, tk, bk, digest, clock, k) OFFSET 0) AS i
-), tops AS (
-	SELECT r.k, r.id, (SELECT true FROM topics WHERE id = r.id) AS known,
-	       (SELECT ARRAY[e.seq, e.ts, e.clock] FROM events e WHERE e.topic_id = r.id AND e.in_order ORDER BY e.seq DESC LIMIT 1) AS li
-	FROM unnest($8::bigint[]) WITH ORDINALITY AS r(id, k) OFFSET 0
 ), last AS (
-	SELECT ARRAY(SELECT CASE WHEN t.known THEN GREATEST(t.li[1], (SELECT max(e.seq) FROM events e WHERE e.topic_id = t.id AND NOT e.in_order), 0) END
-	             FROM tops t ORDER BY t.k) AS seq,
+	SELECT ARRAY(SELECT CASE WHEN (SELECT true FROM topics WHERE id = r.id)
+	                    THEN COALESCE((SELECT max(e.seq) FROM events e WHERE e.topic_id = r.id), 0) END
+	             FROM unnest($8::bigint[]) WITH ORDINALITY AS r(id, k) ORDER BY r.k) AS seq,
 	       ARRAY(SELECT (SELECT b.last_pos FROM buckets b WHERE b.id = k.id)
 	             FROM unnest($14::int[]) WITH ORDINALITY AS k(id, n) ORDER BY k.n) AS pos,
-	       ARRAY(SELECT GREATEST(t.li[3], (SELECT max(e.clock) FROM events e WHERE e.topic_id = t.id AND NOT e.in_order), 0)
-	             FROM tops t ORDER BY t.k) AS clock,
-	       ARRAY(SELECT COALESCE(GREATEST(t.li[2], (SELECT max(e.ts) FROM events e WHERE e.topic_id = t.id AND NOT e.in_order)), ` + noTime + `)
-	             FROM tops t ORDER BY t.k) AS ts
+	       ARRAY(SELECT CASE WHEN r.need THEN COALESCE((SELECT max(e.clock) FROM events e WHERE e.topic_id = r.id), 0) ELSE 0 END
+	             FROM unnest($8::bigint[], $18::bool[]) WITH ORDINALITY AS r(id, need, k) ORDER BY r.k) AS clock
 ), fresh AS (
 	SELECT i.ord, i.topic_id, i.event_id, i.ts, i.source, i.payload, i.digest,
 	       i.last_seq + row_number() OVER (PARTITION BY i.topic_id ORDER BY i.ord) AS seq,
 	       i.last_pos + row_number() OVER (PARTITION BY i.topic_id % ` + bucketsSQL + ` ORDER BY i.ord) AS pos,
 	       CASE WHEN i.clock >= 0 THEN i.clock
-	            ELSE greatest(i.last_clock, max(NULLIF(i.clock, -1)) OVER (PARTITION BY i.topic_id ORDER BY i.ord)) END AS clock,
-	       i.ts >= GREATEST(i.last_ts, max(i.ts) OVER prior)
-	           AND (i.clock < 0 OR i.clock >= GREATEST(i.last_clock, max(NULLIF(i.clock, -1)) OVER prior)) AS in_order
-	FROM (SELECT i.*, l.seq[i.tk] AS last_seq, l.pos[i.bk] AS last_pos, l.clock[i.tk] AS last_clock, l.ts[i.tk] AS last_ts
+	            ELSE greatest(i.last_clock, max(NULLIF(i.clock, -1)) OVER (PARTITION BY i.topic_id ORDER BY i.ord)) END AS clock
+	FROM (SELECT i.*, l.seq[i.tk] AS last_seq, l.pos[i.bk] AS last_pos, l.clock[i.tk] AS last_clock
 	      FROM input i, last l WHERE i.stored_seq IS NULL OFFSET 0) AS i
-	WINDOW prior AS (PARTITION BY i.topic_id ORDER BY i.ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 ), inserted AS (
-	INSERT INTO events (topic_id, seq, pos, event_id, ts, received_at, source, payload, digest, clock, in_order)
-	SELECT topic_id, seq, pos, event_id, ts, $7, source, payload, digest, clock, in_order FROM fresh ORDER BY ord
+	INSERT INTO events (topic_id, seq, pos, event_id, ts, received_at, source, payload, digest, clock)
+	SELECT topic_id, seq, pos, event_id, ts, $7, source, payload, digest, clock FROM fresh ORDER BY ord
 ), origs AS MATERIALIZED (
 	SELECT array_agg(CASE WHEN stored_seq IS NULL THEN digest ELSE stored_digest END ORDER BY k) AS d FROM input
 ), repeats AS (
 	SELECT r.ord, r.tk, r.digest, o.d[r.fk] AS orig
-	FROM unnest($18::int[], $19::int[], $20::bigint[], $21::int[]) AS r(ord, fk, digest, tk), origs o
+	FROM unnest($19::int[], $20::int[], $21::bigint[], $22::int[]) AS r(ord, fk, digest, tk), origs o
 ), judged AS (
 	SELECT ord, tk, stored_seq AS seq, stored_seq IS NULL AS fresh,
 	       COALESCE(stored_digest <> 0 AND stored_digest <> digest, false) AS conflict FROM input
@@ -317,6 +299,7 @@ func (s *Store) append(ctx context.Context, g *group, rejected int) ([]eventagg.
 		ord, fk, tk []int32
 		digests     []int64
 	}
+	needClock := make([]bool, len(g.topics))
 	inputPlace := make([]int32, len(g.events))           // 1-based place in the input arrays
 	bucketPlace := make(map[int32]int32, len(g.buckets)) // 1-based
 	for n, b := range g.buckets {
@@ -333,6 +316,8 @@ func (s *Store) append(ctx context.Context, g *group, rejected int) ([]eventagg.
 		clock := int64(-1)
 		if e.HasClock {
 			clock = e.Clock
+		} else {
+			needClock[k-1] = true
 		}
 		in.clocks = append(in.clocks, clock)
 		inputPlace[i] = int32(len(in.tids))
@@ -353,7 +338,7 @@ func (s *Store) append(ctx context.Context, g *group, rejected int) ([]eventagg.
 	batch.Queue(lockBuckets, g.buckets)
 	batch.Queue(appendGroup, in.tids, in.ids, in.ts, in.sources, in.payloads, in.ord,
 		s.Now().UnixMicro(), g.topicIDs, received, len(g.events), rejected, shard(), in.tk, g.buckets, in.bk,
-		in.digests, in.clocks, rep.ord, rep.fk, rep.digests, rep.tk)
+		in.digests, in.clocks, needClock, rep.ord, rep.fk, rep.digests, rep.tk)
 	br := s.pool.SendBatch(ctx, batch)
 	out, err := readAppended(br, g)
 	// Close reads up to the end of the pipeline, where PostgreSQL commits.

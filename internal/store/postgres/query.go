@@ -11,7 +11,10 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-const eventColumns = `e.id, t.name, e.seq, e.event_id, e.ts, e.received_at, e.source, e.payload, e.clock`
+// eventColumns are what eventagg.ReadPage reads. Every event counts as in
+// order: this store indexes all of them by time and clock, and its cursors
+// need no Mark (see the SQLite store's migration 005).
+const eventColumns = `e.id, t.name, e.seq, e.event_id, e.ts, e.received_at, e.source, e.payload, e.clock, true`
 
 // Events implements eventagg.Store. The all-topics listing is in id order:
 // allocation order, which across replicas is close to but not exactly commit
@@ -29,18 +32,26 @@ func (s *Store) Events(ctx context.Context, q eventagg.EventQuery) (eventagg.Eve
 	// horizon, below which every event has expired.
 	switch {
 	case global && q.Order == eventagg.ByArrival:
-		rows, err = s.pool.Query(ctx, `SELECT `+eventColumns+`, e.in_order FROM events e JOIN topics t ON t.id = e.topic_id
+		rows, err = s.pool.Query(ctx, `SELECT `+eventColumns+` FROM events e JOIN topics t ON t.id = e.topic_id
 			WHERE e.id > GREATEST($1, (`+horizon+`))
 			  AND e.seq > COALESCE((SELECT x.expired_seq FROM topic_expiry x WHERE x.topic_id = e.topic_id), 0)
 			ORDER BY e.id LIMIT $2`, q.After.Pos, limit)
 	case global:
 		return eventagg.EventPage{}, eventagg.Errorf(eventagg.EINVALID, "order: %s order needs a topic", q.Order)
 	case q.Order == eventagg.ByArrival:
-		rows, err = s.pool.Query(ctx, topicArrivalSQL, q.Topic, q.After.Pos, limit)
+		rows, err = s.pool.Query(ctx, `SELECT `+eventColumns+` FROM topics t LEFT JOIN topic_expiry x ON x.topic_id = t.id
+			JOIN events e ON e.topic_id = t.id
+			WHERE t.name = $1 AND e.seq > GREATEST($2, COALESCE(x.expired_seq, 0)) ORDER BY e.seq LIMIT $3`, q.Topic, q.After.Pos, limit)
 	case q.Order == eventagg.ByCausal:
-		return s.mergedEvents(ctx, q, "clock")
+		rows, err = s.pool.Query(ctx, `SELECT `+eventColumns+` FROM topics t LEFT JOIN topic_expiry x ON x.topic_id = t.id
+			JOIN events e ON e.topic_id = t.id
+			WHERE t.name = $1 AND (e.clock, e.seq) > ($2, $3) AND e.seq > COALESCE(x.expired_seq, 0) ORDER BY e.clock, e.seq LIMIT $4`,
+			q.Topic, q.After.Key, q.After.Pos, limit)
 	default:
-		return s.mergedEvents(ctx, q, "ts")
+		rows, err = s.pool.Query(ctx, `SELECT `+eventColumns+` FROM topics t LEFT JOIN topic_expiry x ON x.topic_id = t.id
+			JOIN events e ON e.topic_id = t.id
+			WHERE t.name = $1 AND (e.ts, e.seq) > ($2, $3) AND e.seq > COALESCE(x.expired_seq, 0) ORDER BY e.ts, e.seq LIMIT $4`,
+			q.Topic, q.After.Key, q.After.Pos, limit)
 	}
 	if err != nil {
 		return eventagg.EventPage{}, interpretError(fmt.Errorf("list events: %w", err))
@@ -57,54 +68,6 @@ func (s *Store) Events(ctx context.Context, q eventagg.EventQuery) (eventagg.Eve
 		// Groups commit before their WAL flush (see append): show
 		// nothing that a crash could still take back.
 		err = s.durable(ctx)
-	}
-	if err != nil {
-		return eventagg.EventPage{}, interpretError(err)
-	}
-	return page, nil
-}
-
-// topicArm selects, ordered and limited ($3), the events of topic $1 past
-// its expired seq that match where: one range of one of migration 005's
-// partial indexes.
-func topicArm(where, order string) string {
-	return `(SELECT ` + eventColumns + `, e.in_order FROM topics t LEFT JOIN topic_expiry x ON x.topic_id = t.id
-		JOIN events e ON e.topic_id = t.id
-		WHERE t.name = $1 AND e.seq > COALESCE(x.expired_seq, 0) AND ` + where + ` ORDER BY ` + order + ` LIMIT $3)`
-}
-
-// topicArrivalSQL lists topic $1 after seq $2, $3 events: in-order and late
-// events merged by seq.
-var topicArrivalSQL = topicArm(`e.in_order AND e.seq > $2`, `e.seq`) + ` UNION ALL ` +
-	topicArm(`NOT e.in_order AND e.seq > $2`, `e.seq`) + ` ORDER BY seq LIMIT $3`
-
-// mergedSQL lists topic $1 by key (ts or clock), $3 events: in-order
-// events after seq $2 (the cursor's Mark), late ones after ($4, $5).
-func mergedSQL(key string) string {
-	return topicArm(`e.in_order AND e.seq > $2`, `e.seq`) + ` UNION ALL ` +
-		topicArm(`NOT e.in_order AND (e.`+key+`, e.seq) > ($4, $5)`, `e.`+key+`, e.seq`) + ` ORDER BY ` + key + `, seq LIMIT $3`
-}
-
-// mergedEvents lists a topic by time or clock (key): the in-order events
-// after the cursor's Mark, which events_seq_in lists already sorted by key,
-// merged with the late ones after the cursor from events_time_late or
-// events_clock_late (see the SQLite store's mergedEvents).
-func (s *Store) mergedEvents(ctx context.Context, q eventagg.EventQuery, key string) (eventagg.EventPage, error) {
-	from := q.After.Key
-	if q.After.IsZero() && key == "ts" {
-		from = math.MinInt64 // times before 1970 are negative
-	}
-	rows, err := s.pool.Query(ctx, mergedSQL(key), q.Topic, q.After.Mark, q.Limit+1, from, q.After.Pos)
-	if err != nil {
-		return eventagg.EventPage{}, interpretError(fmt.Errorf("list events: %w", err))
-	}
-	page, err := eventagg.ReadPage(q, rows)
-	rows.Close()
-	if err == nil {
-		err = rows.Err()
-	}
-	if err == nil {
-		err = s.durable(ctx) // as in Events
 	}
 	if err != nil {
 		return eventagg.EventPage{}, interpretError(err)
@@ -152,12 +115,6 @@ func (s *Store) skipped(ctx context.Context, q eventagg.EventQuery, page *eventa
 	return nil
 }
 
-// topicEndSQL is topic $1's last seq: of its in-order events or its late
-// ones.
-const topicEndSQL = `SELECT COALESCE(GREATEST(
-	(SELECT max(e.seq) FROM topics t JOIN events e ON e.topic_id = t.id WHERE t.name = $1 AND e.in_order),
-	(SELECT max(e.seq) FROM topics t JOIN events e ON e.topic_id = t.id WHERE t.name = $1 AND NOT e.in_order)), 0)`
-
 // End implements eventagg.Store: one probe of the primary key, or of the
 // topic's seq index. Across replicas the all-topics end is the largest id
 // allocated and committed; a group still in flight with a smaller id lands
@@ -168,7 +125,7 @@ func (s *Store) End(ctx context.Context, topic string) (eventagg.Cursor, error) 
 	if topic == "" {
 		err = s.pool.QueryRow(ctx, `SELECT COALESCE(max(id), 0) FROM events`).Scan(&pos)
 	} else {
-		err = s.pool.QueryRow(ctx, topicEndSQL, topic).Scan(&pos)
+		err = s.pool.QueryRow(ctx, `SELECT COALESCE((SELECT max(e.seq) FROM topics t JOIN events e ON e.topic_id = t.id WHERE t.name = $1), 0)`, topic).Scan(&pos)
 	}
 	if err == nil {
 		err = s.durable(ctx) // as in Events
@@ -194,27 +151,17 @@ func (s *Store) Stats(ctx context.Context) (eventagg.Stats, error) {
 	return st, interpretError(err)
 }
 
-// topicColumns read a topic's counters from the indexes, each a probe of
-// the in-order events' index and one of the late ones' (migration 005):
-// its last seq, its events at or below its bucket's offset (seq rises with
-// pos within a topic, so that is the seq of the last one), its first time
-// (the first in-order event's or the earliest late one's) and its last (the
-// last in-order event's, at least every earlier event's, or the latest
-// late one's); received is last seq plus duplicates and conflicts. Only
-// topics that hold events are listed.
+// topicColumns read a topic's counters from the indexes: its last seq from
+// events_seq, its events at or below its bucket's offset (seq rises with pos
+// within a topic, so that is the seq of the last one) from the same index,
+// and its first and last time from events_time; received is last seq plus
+// duplicates and conflicts. Only topics that hold events are listed.
 const topicColumns = `SELECT t.name, t.duplicates, t.conflicts, m.last_seq, COALESCE(p.seq, 0), tt.first, tt.last
 	FROM topics t
-	CROSS JOIN LATERAL (SELECT GREATEST((SELECT max(seq) FROM events WHERE topic_id = t.id AND in_order),
-		(SELECT max(seq) FROM events WHERE topic_id = t.id AND NOT in_order)) AS last_seq) AS m
+	CROSS JOIN LATERAL (SELECT max(seq) AS last_seq FROM events WHERE topic_id = t.id) AS m
 	JOIN bucket_offsets o ON o.bucket = t.id % ` + bucketsSQL + `
-	CROSS JOIN LATERAL (SELECT GREATEST(
-		(SELECT seq FROM events WHERE topic_id = t.id AND in_order AND pos <= o.processed_pos ORDER BY seq DESC LIMIT 1),
-		(SELECT seq FROM events WHERE topic_id = t.id AND NOT in_order AND pos <= o.processed_pos ORDER BY seq DESC LIMIT 1)) AS seq) AS p
-	CROSS JOIN LATERAL (SELECT
-		LEAST((SELECT ts FROM events WHERE topic_id = t.id AND in_order ORDER BY seq LIMIT 1),
-			(SELECT min(ts) FROM events WHERE topic_id = t.id AND NOT in_order)) AS first,
-		GREATEST((SELECT ts FROM events WHERE topic_id = t.id AND in_order ORDER BY seq DESC LIMIT 1),
-			(SELECT max(ts) FROM events WHERE topic_id = t.id AND NOT in_order)) AS last) AS tt
+	LEFT JOIN LATERAL (SELECT seq FROM events WHERE topic_id = t.id AND pos <= o.processed_pos ORDER BY seq DESC LIMIT 1) AS p ON true
+	CROSS JOIN LATERAL (SELECT min(ts) AS first, max(ts) AS last FROM events WHERE topic_id = t.id) AS tt
 	WHERE m.last_seq IS NOT NULL`
 
 // Topics implements eventagg.Store: a range of the topics_name_bytes index,
