@@ -3,6 +3,7 @@ package eventagg
 import (
 	"encoding/base64"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -107,6 +108,16 @@ func (c Cursor) Check(order Order, global bool) error {
 		return Errorf(EINVALID, "after: cursor belongs to the all-topics listing; omit topic")
 	}
 	return nil
+}
+
+// StartKey is the sort key a time or causal listing continues after: the
+// cursor's, or at the start the smallest there is (a time before 1970 is a
+// negative number of µs; a clock is never negative).
+func (q EventQuery) StartKey() int64 {
+	if q.After.IsZero() {
+		return math.MinInt64
+	}
+	return q.After.Key
 }
 
 // CursorAfter returns the cursor that follows e in the listing q.

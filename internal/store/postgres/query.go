@@ -46,12 +46,12 @@ func (s *Store) Events(ctx context.Context, q eventagg.EventQuery) (eventagg.Eve
 		rows, err = s.pool.Query(ctx, `SELECT `+eventColumns+` FROM topics t LEFT JOIN topic_expiry x ON x.topic_id = t.id
 			JOIN events e ON e.topic_id = t.id
 			WHERE t.name = $1 AND (e.clock, e.seq) > ($2, $3) AND e.seq > COALESCE(x.expired_seq, 0) ORDER BY e.clock, e.seq LIMIT $4`,
-			q.Topic, q.After.Key, q.After.Pos, limit)
+			q.Topic, q.StartKey(), q.After.Pos, limit)
 	default:
 		rows, err = s.pool.Query(ctx, `SELECT `+eventColumns+` FROM topics t LEFT JOIN topic_expiry x ON x.topic_id = t.id
 			JOIN events e ON e.topic_id = t.id
 			WHERE t.name = $1 AND (e.ts, e.seq) > ($2, $3) AND e.seq > COALESCE(x.expired_seq, 0) ORDER BY e.ts, e.seq LIMIT $4`,
-			q.Topic, q.After.Key, q.After.Pos, limit)
+			q.Topic, q.StartKey(), q.After.Pos, limit)
 	}
 	if err != nil {
 		return eventagg.EventPage{}, interpretError(fmt.Errorf("list events: %w", err))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"math"
 
 	"github.com/eventagg/eventagg"
 )
@@ -94,11 +93,7 @@ func mergedSQL(key string) string {
 // how far along seq the in-order events have been listed: all those up to
 // it come before the cursor, all those above after it.
 func (s *Store) mergedEvents(ctx context.Context, q eventagg.EventQuery, key string) (eventagg.EventPage, error) {
-	from := q.After.Key
-	if q.After.IsZero() && key == "ts" {
-		from = math.MinInt64 // times before 1970 are negative
-	}
-	rows, err := s.r.QueryContext(ctx, mergedSQL(key), q.Topic, q.After.Mark, q.Limit+1, from, q.After.Pos)
+	rows, err := s.r.QueryContext(ctx, mergedSQL(key), q.Topic, q.After.Mark, q.Limit+1, q.StartKey(), q.After.Pos)
 	if err != nil {
 		return eventagg.EventPage{}, fmt.Errorf("list events: %w", err)
 	}

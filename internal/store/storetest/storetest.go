@@ -280,6 +280,13 @@ func testPagingTime(t *testing.T, open func() eventagg.Store) {
 	if fmt.Sprint(got) != "[a/late]" {
 		t.Fatalf("tail after Last = %v, want [a/late]", got)
 	}
+	// A time before 1970 (a negative number of µs) comes first too.
+	moon := Ev("a", "moon", 0)
+	moon.Timestamp = time.Date(1969, 7, 20, 20, 17, 0, 0, time.UTC)
+	mustAppend(t, s, moon)
+	if got := list(t, s, eventagg.EventQuery{Topic: "a", Order: eventagg.ByTime, Limit: 3}); len(got) != 8 || got[0] != "a/moon" {
+		t.Fatalf("by time with an event of 1969: %v, want it first of 8", got)
+	}
 }
 
 func testPagingGlobal(t *testing.T, open func() eventagg.Store) {
