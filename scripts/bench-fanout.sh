@@ -9,16 +9,22 @@
 #   all         N streams of all topics from the end (?from=end)
 #   one-topic   N streams of one topic each (bench.0 … bench.7) from the end
 #   catch-up    N streams of all topics from the start (replaying the fill)
-# Prints events/s, p99, and how many events the first stream received.
+# Prints events/s, p99, the server's CPU per event published (from /proc:
+# the part of the cost that is the server's, whoever reads the streams),
+# and how many events the first stream received.
+# With CLIENT=bench the all and one-topic streams are held by eventagg
+# bench itself (--subscribers), in one process instead of N curls, and the
+# run fails unless each stream received exactly its events.
 #
 # Usage: scripts/bench-fanout.sh
 #   FILL=160000  ROUNDS=2  EVENTS=200000  N=100  KINDS="none all one-topic"
+#   CLIENT=curl (or bench)
 #   PORT=18293  EVENTAGG_BIN=path runs a binary built elsewhere.
 set -euo pipefail
 # shellcheck source=serve-lib.sh
 . "$(dirname "$0")/serve-lib.sh"
 fill=${FILL:-160000} rounds=${ROUNDS:-2} events=${EVENTS:-200000} n=${N:-100} port=${PORT:-18293}
-kinds=${KINDS:-none all one-topic}
+kinds=${KINDS:-none all one-topic} client=${CLIENT:-curl}
 curls=()
 stop_curls() {
   [ ${#curls[@]} -gt 0 ] || return 0
@@ -36,15 +42,20 @@ subscribers() { curl -s "127.0.0.1:$port/metrics" | sed -n 's/^eventagg_subscrib
 
 echo "\`eventagg bench --events $events --batch 100 --concurrency 8 --id random\`, store filled with $fill events, $n subscribers:"
 echo
-echo '| round | subscribers | events/s | p99 ms | events the first stream got |'
-echo '|---|---|---|---|---|'
+hz=$(getconf CLK_TCK)
+echo '| round | subscribers | events/s | p99 ms | server CPU µs/event | events the first stream got |'
+echo '|---|---|---|---|---|---|'
 for round in $(seq 1 "$rounds"); do
   for kind in $kinds; do
     rm -f "$work"/run.db* "$work"/first.out
     cp "$work/fill.db" "$work/run.db"
     start --db "$work/run.db" --max-subscribers $(( n + 10 ))
-    want=0
-    if [ "$kind" != none ]; then
+    want=0 subs=()
+    if [ "$client" = bench ] && [ "$kind" = all ]; then
+      subs=(--subscribers "$n" --subscriber-topics all)
+    elif [ "$client" = bench ] && [ "$kind" = one-topic ]; then
+      subs=(--subscribers "$n" --subscriber-topics one)
+    elif [ "$kind" != none ]; then
       want=$n
       for i in $(seq 0 $(( n - 1 ))); do
         case $kind in
@@ -59,13 +70,17 @@ for round in $(seq 1 "$rounds"); do
       done
     fi
     until [ "$(subscribers)" = "$want" ]; do sleep 0.1; done
-    out=$("$bin" bench --url "http://127.0.0.1:$port" --events "$events" --batch 100 --concurrency 8 --id random --duplicate-rate 0.2 --json)
+    cpu0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    out=$("$bin" bench --url "http://127.0.0.1:$port" --events "$events" --batch 100 --concurrency 8 --id random --duplicate-rate 0.2 --json "${subs[@]}")
+    cpu1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    us=$(awk -v d=$((cpu1 - cpu0)) -v hz="$hz" -v n="$events" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')
     got=0
     [ -e "$work/first.out" ] && got=$(grep -c '^data: ' "$work/first.out" || true)
+    [ ${#subs[@]} -gt 0 ] && got=$(echo "$out" | tr -d '\n ' | sed -n 's/.*"received_min":\([0-9]*\).*/\1/p')
     stop_curls
     stop
     eps=$(echo "$out" | sed -n 's/.*"events_per_second": \([0-9.]*\).*/\1/p')
     p99=$(echo "$out" | tr -d '\n ' | sed -n 's/.*"p99":\([0-9.]*\).*/\1/p')
-    printf '| %s | %s | %.0f | %s | %s |\n' "$round" "$kind" "$eps" "$p99" "$got"
+    printf '| %s | %s | %.0f | %s | %s | %s |\n' "$round" "$kind" "$eps" "$p99" "$us" "$got"
   done
 done

@@ -28,6 +28,8 @@ type benchConfig struct {
 	clocks               bool
 	events, batch, conc  int
 	topics, payloadBytes int
+	subscribers          int
+	subscriberTopics     string
 	dupRate, rate        float64
 	duration             time.Duration
 }
@@ -51,6 +53,8 @@ func parseBench(args []string, getenv func(string) string, stderr io.Writer) (be
 	jsonOut := fs.FlagSet.Bool("json", false, "print the report as JSON")
 	clocks := fs.FlagSet.Bool("clocks", true, "stamp events with the client's Lamport clock; false sends \"clock\": null, as publishers without one do, and the server gives each its topic's largest")
 	cpuProfile := fs.FlagSet.String("cpuprofile", "", "write a CPU profile of this process to the file (with --embedded it holds the server too)")
+	subscribers := fs.Int("subscribers", "", 0, "live streams of /subscribe to hold open in this process while publishing (from the end); the run fails unless each receives exactly its events")
+	subscriberTopics := fs.String("subscriber-topics", "", "all", "what each of --subscribers follows: all (all topics) or one (stream i follows topic bench.i mod --topics)")
 	key := fs.String("key", "EVENTAGG_API_KEY", "", "API key with the publish and read rights, for servers run with --auth-file")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: eventagg bench [flags]\n\nLoads a server and reports throughput and latency, then checks /stats counted exactly what was sent.\n\n")
@@ -60,7 +64,8 @@ func parseBench(args []string, getenv func(string) string, stderr io.Writer) (be
 		return c, err
 	}
 	c = benchConfig{url: *url, db: *db, idMode: *idMode, embedded: *embedded, jsonOut: *jsonOut, events: *events,
-		batch: *batch, conc: *conc, topics: *topics, payloadBytes: *payloadBytes, dupRate: *dupRate, rate: *rate, duration: *duration, key: *key, cpuProfile: *cpuProfile, clocks: *clocks}
+		batch: *batch, conc: *conc, topics: *topics, payloadBytes: *payloadBytes, dupRate: *dupRate, rate: *rate, duration: *duration, key: *key, cpuProfile: *cpuProfile, clocks: *clocks,
+		subscribers: *subscribers, subscriberTopics: *subscriberTopics}
 	if err := positive(map[string]int{"events": c.events, "batch": c.batch, "concurrency": c.conc, "topics": c.topics}); err != nil {
 		return c, err
 	}
@@ -73,8 +78,10 @@ func parseBench(args []string, getenv func(string) string, stderr io.Writer) (be
 		return c, fmt.Errorf("--duplicate-rate must be in [0, 1), got %v", c.dupRate)
 	case c.idMode != "random" && c.idMode != "sortable":
 		return c, fmt.Errorf("--id must be random or sortable, got %q", c.idMode)
-	case c.rate < 0 || c.payloadBytes < 0:
-		return c, fmt.Errorf("--rate and --payload-bytes must not be negative")
+	case c.rate < 0 || c.payloadBytes < 0 || c.subscribers < 0:
+		return c, fmt.Errorf("--rate, --payload-bytes and --subscribers must not be negative")
+	case c.subscriberTopics != "all" && c.subscriberTopics != "one":
+		return c, fmt.Errorf("--subscriber-topics must be all or one, got %q", c.subscriberTopics)
 	}
 	return c, nil
 }
@@ -89,12 +96,13 @@ type generator struct {
 	next   int
 	made   int
 	dups   int
+	fresh  []int // new events made, by topic
 	pad    string
 	runTag string
 }
 
 func newGenerator(c benchConfig) *generator {
-	return &generator{c: c, ids: client.NewIDGenerator(), recent: make([]json.RawMessage, 0, 4096),
+	return &generator{c: c, ids: client.NewIDGenerator(), recent: make([]json.RawMessage, 0, 4096), fresh: make([]int, c.topics),
 		pad: strings.Repeat("x", max(c.payloadBytes-20, 0)), runTag: strconv.FormatUint(rand.Uint64(), 36)}
 }
 
@@ -113,7 +121,9 @@ func (g *generator) batch(n int, limit int) []json.RawMessage {
 			g.dups++
 			continue
 		}
-		topic := "bench." + strconv.Itoa(rand.IntN(g.c.topics))
+		t := rand.IntN(g.c.topics)
+		g.fresh[t]++
+		topic := "bench." + strconv.Itoa(t)
 		var id string
 		if g.c.idMode == "sortable" {
 			id = g.ids.New()
@@ -171,13 +181,14 @@ type benchReport struct {
 		P99 float64 `json:"p99"`
 		Max float64 `json:"max"`
 	} `json:"latency_ms"`
-	DupRateSent     float64           `json:"duplicate_rate_sent"`
-	DupRateReported float64           `json:"duplicate_rate_reported"`
-	Conflicts       int64             `json:"conflicts_reported"`
-	StatsDelta      map[string]int64  `json:"stats_delta"`
-	Expected        map[string]int64  `json:"stats_expected"`
-	Mismatches      []string          `json:"mismatches"`
-	Config          map[string]string `json:"config"`
+	DupRateSent     float64            `json:"duplicate_rate_sent"`
+	DupRateReported float64            `json:"duplicate_rate_reported"`
+	Conflicts       int64              `json:"conflicts_reported"`
+	StatsDelta      map[string]int64   `json:"stats_delta"`
+	Expected        map[string]int64   `json:"stats_expected"`
+	Subscribers     *subscribersReport `json:"subscribers,omitempty"`
+	Mismatches      []string           `json:"mismatches"`
+	Config          map[string]string  `json:"config"`
 }
 
 func bench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -228,6 +239,13 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 
+	var subs *benchSubscribers
+	if c.subscribers > 0 {
+		if subs, err = openSubscribers(ctx, url, c.key, c.subscribers, c.topics, c.subscriberTopics == "one"); err != nil {
+			return err
+		}
+		defer subs.close()
+	}
 	gen := newGenerator(c)
 	limit := c.events
 	if c.duration > 0 {
@@ -298,7 +316,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	gen.mu.Lock()
-	made, dups := gen.made, gen.dups
+	made, dups, fresh := gen.made, gen.dups, gen.fresh
 	gen.mu.Unlock()
 	r := benchReport{
 		Events: made, Requests: int(requests.Load()), Failed: int(failed.Load()), Retries: int(retries.Load()),
@@ -325,6 +343,11 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		if r.StatsDelta[k] != r.Expected[k] {
 			r.Mismatches = append(r.Mismatches, fmt.Sprintf("%s: server counted %d, bench sent %d", k, r.StatsDelta[k], r.Expected[k]))
 		}
+	}
+	if subs != nil {
+		sr, bad := subs.drain(fresh, made-dups, c.subscriberTopics == "one")
+		r.Subscribers = &sr
+		r.Mismatches = append(r.Mismatches, bad...)
 	}
 	if e, ok := firstErr.Load().(string); ok {
 		r.Mismatches = append(r.Mismatches, fmt.Sprintf("%d requests failed, first: %s", r.Failed, e))
@@ -380,6 +403,11 @@ func printReport(w io.Writer, c benchConfig, r benchReport) {
 	fmt.Fprintf(w, "throughput  %.0f events/s, %.0f requests/s\n", r.EventsPerSec, r.RequestsPerSec)
 	fmt.Fprintf(w, "latency     p50 %.2fms  p90 %.2fms  p99 %.2fms  max %.2fms\n", r.LatencyMS.P50, r.LatencyMS.P90, r.LatencyMS.P99, r.LatencyMS.Max)
 	fmt.Fprintf(w, "duplicates  sent %.1f%%, server reported %.1f%%; %d conflicts\n", 100*r.DupRateSent, 100*r.DupRateReported, r.Conflicts)
+	if s := r.Subscribers; s != nil {
+		what := map[string]string{"all": "all topics", "one": "one topic each"}[s.Topics]
+		fmt.Fprintf(w, "subscribers %d streams (%s) got %d–%d events each, %d in all; the last %.0fms after publishing\n",
+			s.Streams, what, s.ReceivedMin, s.ReceivedMax, s.Delivered, s.DrainMS)
+	}
 	if len(r.Mismatches) == 0 {
 		fmt.Fprintln(w, "stats       /stats deltas match what was sent")
 	}

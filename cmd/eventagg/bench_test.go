@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -119,4 +120,58 @@ func TestBenchJSONKeysAreSnakeCase(t *testing.T) {
 		}
 	}
 	walk("", doc)
+}
+
+// bench --subscribers holds streams open while it publishes, and each
+// must receive exactly the new events it follows.
+func TestBenchSubscribersReceiveEverything(t *testing.T) {
+	for _, topics := range []string{"all", "one"} {
+		r, stderr, err := runBench(t, "--embedded", "--events", "3000", "--batch", "50", "--topics", "3",
+			"--subscribers", "4", "--subscriber-topics", topics, "--duplicate-rate", "0.3")
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", topics, err, stderr)
+		}
+		s, unique := r.Subscribers, r.Expected["unique_processed"]
+		if s == nil || s.Streams != 4 || s.Topics != topics || len(r.Mismatches) != 0 {
+			t.Fatalf("%s: report %+v, subscribers %+v", topics, r, s)
+		}
+		// Streams of all topics get every new event; streams 0..3 of one
+		// topic follow bench.0, bench.1, bench.2 and bench.0 again.
+		if topics == "all" && (s.Delivered != 4*unique || s.ReceivedMin != unique || s.ReceivedMax != unique) {
+			t.Fatalf("all: %+v, want %d each", s, unique)
+		}
+		if topics == "one" && (s.Delivered < unique || s.Delivered >= 2*unique || s.ReceivedMin == 0) {
+			t.Fatalf("one: %+v, with %d new events in 3 topics", s, unique)
+		}
+	}
+}
+
+// A stream that misses events fails the run, naming it.
+func TestBenchSubscribersDetectMissingEvents(t *testing.T) {
+	var received atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/subscribe":
+			fmt.Fprint(w, ": subscribed\n\nid: 1\ndata: {}\n\n") // one event, then the stream ends
+			return
+		case "/stats":
+			n := received.Load()
+			fmt.Fprintf(w, `{"received":%d,"duplicate_dropped":0,"unique_processed":%d,"rejected":0,"pending":0}`, n, n)
+			return
+		}
+		var events []json.RawMessage
+		json.NewDecoder(r.Body).Decode(&events)
+		received.Add(int64(len(events)))
+		res := `{"accepted":` + fmt.Sprint(len(events)) + `,"results":[`
+		for i := range events {
+			res += fmt.Sprintf(`%s{"index":%d,"status":"accepted","seq":%d}`, map[bool]string{true: ",", false: ""}[i > 0], i, i+1)
+		}
+		fmt.Fprint(w, res+"]}")
+	}))
+	defer srv.Close()
+	r, _, err := runBench(t, "--url", srv.URL, "--events", "100", "--batch", "10", "--duplicate-rate", "0", "--subscribers", "2")
+	var exit exitError
+	if !errors.As(err, &exit) || len(r.Mismatches) != 2 || !strings.Contains(r.Mismatches[0], "subscriber 0 received 1 events, 100 were published for it") {
+		t.Fatalf("err %v, mismatches %q", err, r.Mismatches)
+	}
 }
