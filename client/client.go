@@ -1,11 +1,3 @@
-// Package client publishes events to an eventagg server at least once.
-//
-// Retrying is safe because the server deduplicates on (topic, event_id): a
-// batch whose answer was lost is simply sent again, and the events that had
-// been stored come back as "duplicate" with their original seq. So the client
-// retries network errors, timeouts and 429/502/503/504 with exponential
-// back-off and full jitter, honouring Retry-After, and never retries a
-// request the server refused as invalid (400, 413, 415, 422).
 package client
 
 import (

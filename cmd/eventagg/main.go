@@ -1,5 +1,7 @@
 // Command eventagg is the event aggregator: `eventagg serve` runs the
-// service. main only wires the process to run, so tests can run it whole.
+// service; publish, subscribe, bench, backup and version are its tools
+// (`eventagg help`). main only wires the process to run, so tests can run
+// it whole.
 package main
 
 import (
