@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 
@@ -19,34 +18,100 @@ func stored(pos int64, topic string, seq int64) eventagg.StoredEvent {
 func TestFeedCollectKnowsWhatItLacks(t *testing.T) {
 	f := newFeed(nil, nil, 0, 4, 1<<20, nil)
 	f.gen = 1
-	f.add(1, []eventagg.StoredEvent{stored(11, "a", 1), stored(12, "b", 1), stored(14, "a", 3)}, false) // a's seq 2 (pos 13) not seen
+	f.add(&slab{}, 1, []eventagg.StoredEvent{stored(11, "a", 1), stored(12, "b", 1), stored(14, "a", 3)}, false) // a's seq 2 (pos 13) not seen
 
-	var buf bytes.Buffer
+	var out batch
 	all := &live{gen: 1, pos: 10}
-	if n, ok := f.collect(all, &buf, 1<<20); n != 3 || !ok || all.pos != 14 {
+	if n, ok := f.collect(all, &out, 1<<20); n != 3 || !ok || all.pos != 14 {
 		t.Fatalf("all topics: %d events, ok %v, pos %d", n, ok, all.pos)
 	}
-	buf.Reset()
+	out.reset()
 	b := &live{gen: 1, topic: "b", pos: 10}
-	if n, ok := f.collect(b, &buf, 1<<20); n != 1 || !ok || b.seq != 1 || !strings.HasPrefix(buf.String(), "id: ") {
-		t.Fatalf("topic b: %d events, ok %v, seq %d, %q", n, ok, b.seq, buf.String())
+	if n, ok := f.collect(b, &out, 1<<20); n != 1 || !ok || b.seq != 1 || !strings.HasPrefix(out.buf.String(), "id: ") {
+		t.Fatalf("topic b: %d events, ok %v, seq %d, %q", n, ok, b.seq, out.buf.String())
 	}
-	buf.Reset()
+	out.reset()
 	a := &live{gen: 1, topic: "a", pos: 10}
-	if n, ok := f.collect(a, &buf, 1<<20); n != 1 || ok || a.seq != 1 {
+	if n, ok := f.collect(a, &out, 1<<20); n != 1 || ok || a.seq != 1 {
 		t.Fatalf("topic a, whose seq 2 the ring lacks: %d events, ok %v, seq %d; want seq 1 and then the store", n, ok, a.seq)
 	}
 
 	// Two more events drop the oldest (the ring holds 4): a stream at
 	// position 10 has lost position 11; one at 11 has lost nothing.
-	f.add(1, []eventagg.StoredEvent{stored(15, "b", 2), stored(16, "b", 3)}, false)
-	if _, ok := f.collect(&live{gen: 1, pos: 10}, &buf, 1<<20); ok {
+	f.add(&slab{}, 1, []eventagg.StoredEvent{stored(15, "b", 2), stored(16, "b", 3)}, false)
+	if _, ok := f.collect(&live{gen: 1, pos: 10}, &out, 1<<20); ok {
 		t.Fatal("a stream behind the ring was served from it")
 	}
-	if _, ok := f.collect(&live{gen: 1, pos: 11}, &buf, 1<<20); !ok {
+	if _, ok := f.collect(&live{gen: 1, pos: 11}, &out, 1<<20); !ok {
 		t.Fatal("a stream at the ring's start was sent to the store")
 	}
-	if _, ok := f.collect(&live{gen: 0, pos: 15}, &buf, 1<<20); ok {
+	if _, ok := f.collect(&live{gen: 0, pos: 15}, &out, 1<<20); ok {
 		t.Fatal("a stream of an earlier run of the feed was served")
+	}
+}
+
+// A stream of all topics writes the slab's frames as runs without copying
+// them: what it writes is exactly each event's frame, in order, across
+// chunk boundaries and events the ring dropped as already seen, in few
+// runs; scoped and one-topic streams, which copy, write the same frames.
+func TestFeedRunsAreTheFrames(t *testing.T) {
+	f := newFeed(nil, nil, 0, 1<<20, 1<<30, nil)
+	f.gen = 1
+	sl := &slab{}
+	var events []eventagg.StoredEvent
+	seqs := map[string]int64{}
+	for pos := int64(1); pos <= 3000; pos++ {
+		topic := []string{"a", "b", "c"}[pos%3]
+		seqs[topic]++
+		e := stored(pos, topic, seqs[topic])
+		e.Payload = []byte(`{"pad":"` + strings.Repeat("x", int(pos%200)) + `"}`)
+		events = append(events, e)
+	}
+	// Added in groups that overlap, as a push and a store read can: the
+	// repeated events make frames in the slab that the ring never holds.
+	for i := 0; i < len(events); i += 100 {
+		f.add(sl, 1, events[max(i-7, 0):min(i+100, len(events))], false)
+	}
+	want := map[string]string{} // by stream
+	for _, e := range events {
+		data := e.AppendJSON(nil)
+		frame := "id: " + eventagg.Cursor{Order: eventagg.ByArrival, Global: true, Pos: e.Position}.String() + "\ndata: " + string(data) + "\n\n"
+		want["all"] += frame
+		if e.Topic != "c" {
+			want["a and b"] += frame
+		}
+		if e.Topic == "b" {
+			want["b"] += "id: " + eventagg.Cursor{Order: eventagg.ByArrival, Pos: e.Seq}.String() + "\ndata: " + string(data) + "\n\n"
+		}
+	}
+	for name, l := range map[string]*live{"all": {gen: 1}, "a and b": {gen: 1, scope: Scope{"a", "b"}}, "b": {gen: 1, topic: "b"}} {
+		var out batch
+		var got strings.Builder
+		writes, runs := 0, 0
+		for {
+			n, ok := f.collect(l, &out, 64<<10)
+			if !ok {
+				t.Fatalf("%s: the ring could not serve the stream", name)
+			}
+			if n == 0 {
+				break
+			}
+			runs += len(out.runs)
+			writes++
+			if err := out.writeTo(&got); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got.String() != want[name] {
+			t.Fatalf("%s: wrote %d bytes that differ from the %d of its frames", name, got.Len(), len(want[name]))
+		}
+		// Runs: one per chunk a write spans, plus one per overlap of the
+		// groups (the dropped frames split a run).
+		if name == "all" && runs > writes+2*len(want[name])/slabChunk+30 {
+			t.Fatalf("all: %d runs in %d writes of %d bytes", runs, writes, got.Len())
+		}
+		if name != "all" && runs != 0 {
+			t.Fatalf("%s: a stream that must copy wrote %d runs", name, runs)
+		}
 	}
 }

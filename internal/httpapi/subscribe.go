@@ -102,7 +102,8 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	var buf bytes.Buffer
+	var b batch
+	buf := &b.buf
 	buf.WriteString(": subscribed\n\n")
 	if v.Get("from") == "end" && !resumed && !q.After.IsZero() {
 		// An id without data moves a browser's Last-Event-ID, so a
@@ -111,9 +112,7 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	send := func() bool {
 		rc.SetWriteDeadline(time.Now().Add(subscribeWriteTimeout))
-		_, err := w.Write(buf.Bytes())
-		buf.Reset()
-		return err == nil && rc.Flush() == nil
+		return b.writeTo(w) == nil && rc.Flush() == nil
 	}
 	if !send() {
 		return
@@ -133,7 +132,7 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 		if l == nil {
 			mark := s.feed.mark()
 			wake = s.committed()
-			more, err := s.readStore(r, st, &buf)
+			more, err := s.readStore(r, st, buf)
 			if err != nil {
 				if r.Context().Err() == nil {
 					s.logger.Warn("subscribe: read failed; the client will reconnect", "err", err)
@@ -155,12 +154,15 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 			st.live(l.pos)
 		} else {
 			wake = s.feed.waiter()
-			n, ok := s.feed.collect(l, &buf, subscribeWriteBytes)
+			n, ok := s.feed.collect(l, &b, subscribeWriteBytes)
 			s.feed.fromRing.Add(int64(n))
 			st.setAfter(l) // where the store goes on, if it must
 			if !ok {
 				l = nil
-				continue // what the ring gave goes out with the store's page
+				if b.size > 0 && !send() { // the runs go first: the store's page is copied after buf
+					return
+				}
+				continue // what the ring gave goes out before the store's page
 			}
 			st.live(l.pos)
 			if n > 0 {
