@@ -102,16 +102,11 @@ var slabChunks atomic.Int64
 // frame's capacity runs to the chunk's end, so that a run of frames that
 // adjoin can be grown over the next.
 func (sl *slab) frame(id string, data []byte) (frame []byte, chunk int64, off int) {
-	n := len("id: \ndata: \n\n") + len(id) + len(data)
-	if cap(sl.chunk)-len(sl.chunk) < n {
+	if n := frameSize(id, data); cap(sl.chunk)-len(sl.chunk) < n {
 		sl.chunk, sl.id = make([]byte, 0, max(slabChunk, n)), slabChunks.Add(1)
 	}
 	off = len(sl.chunk)
-	sl.chunk = append(sl.chunk, "id: "...)
-	sl.chunk = append(sl.chunk, id...)
-	sl.chunk = append(sl.chunk, "\ndata: "...)
-	sl.chunk = append(sl.chunk, data...)
-	sl.chunk = append(sl.chunk, "\n\n"...)
+	sl.chunk = appendFrame(sl.chunk, id, data)
 	return sl.chunk[off:], sl.id, off
 }
 
@@ -132,7 +127,7 @@ func (b *batch) run(e *entry) {
 	if n := len(b.runs); n > 0 && e.chunk == b.chunk && e.off == b.end {
 		b.runs[n-1] = b.runs[n-1][:len(b.runs[n-1])+len(e.frame)]
 	} else {
-		b.runs = append(b.runs, e.frame[:len(e.frame)])
+		b.runs = append(b.runs, e.frame)
 	}
 	b.chunk, b.end = e.chunk, e.off+len(e.frame)
 	b.size += len(e.frame)
@@ -329,9 +324,9 @@ func (f *feed) takePushed(sl *slab, gen int64, group []eventagg.StoredEvent) boo
 func (sl *slab) entry(e *eventagg.StoredEvent, data []byte) entry {
 	gid := eventagg.Cursor{Order: eventagg.ByArrival, Global: true, Pos: e.Position}.String()
 	frame, chunk, off := sl.frame(gid, data)
-	start := len("id: \ndata: ") + len(gid)
+	end := len(frame) - len(frameEnd)
 	return entry{pos: e.Position, topic: e.Topic, seq: e.Seq, frame: frame, chunk: chunk, off: off,
-		data: frame[start : start+len(data) : start+len(data)],
+		data: frame[end-len(data) : end : end],
 		tid:  eventagg.Cursor{Order: eventagg.ByArrival, Pos: e.Seq}.String()}
 }
 
@@ -444,10 +439,21 @@ func (f *feed) after(pos int64) ([]entry, int) {
 	return ring, sort.Search(len(ring), func(i int) bool { return ring[i].pos > pos })
 }
 
+// An event's SSE frame is "id: ID\ndata: JSON\n\n".
+const frameEnd = "\n\n"
+
+func appendFrame(dst []byte, id string, data []byte) []byte {
+	dst = append(dst, "id: "...)
+	dst = append(dst, id...)
+	dst = append(dst, "\ndata: "...)
+	dst = append(dst, data...)
+	return append(dst, frameEnd...)
+}
+
+func frameSize(id string, data []byte) int {
+	return len("id: \ndata: ") + len(id) + len(data) + len(frameEnd)
+}
+
 func writeFrame(buf *bytes.Buffer, id string, data []byte) {
-	buf.WriteString("id: ")
-	buf.WriteString(id)
-	buf.WriteString("\ndata: ")
-	buf.Write(data)
-	buf.WriteString("\n\n")
+	buf.Write(appendFrame(buf.AvailableBuffer(), id, data))
 }
