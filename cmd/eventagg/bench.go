@@ -345,7 +345,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}
 	if subs != nil {
-		sr, bad := subs.drain(fresh, made-dups, c.subscriberTopics == "one")
+		sr, bad := subs.drain(fresh, made-dups)
 		r.Subscribers = &sr
 		r.Mismatches = append(r.Mismatches, bad...)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -56,18 +57,7 @@ func TestBenchDetectsStatsMismatch(t *testing.T) {
 			fmt.Fprint(w, `{"received":5,"duplicate_dropped":0,"unique_processed":5,"rejected":0,"pending":0}`)
 			return
 		}
-		var events []json.RawMessage
-		json.NewDecoder(r.Body).Decode(&events)
-		var res strings.Builder
-		res.WriteString(`{"accepted":` + fmt.Sprint(len(events)) + `,"results":[`)
-		for i := range events {
-			if i > 0 {
-				res.WriteString(",")
-			}
-			fmt.Fprintf(&res, `{"index":%d,"status":"accepted","seq":%d}`, i, i+1)
-		}
-		res.WriteString("]}")
-		fmt.Fprint(w, res.String())
+		acceptAll(w, r)
 	}))
 	defer srv.Close()
 	r, _, err := runBench(t, "--url", srv.URL, "--events", "100", "--batch", "10")
@@ -159,19 +149,42 @@ func TestBenchSubscribersDetectMissingEvents(t *testing.T) {
 			fmt.Fprintf(w, `{"received":%d,"duplicate_dropped":0,"unique_processed":%d,"rejected":0,"pending":0}`, n, n)
 			return
 		}
-		var events []json.RawMessage
-		json.NewDecoder(r.Body).Decode(&events)
-		received.Add(int64(len(events)))
-		res := `{"accepted":` + fmt.Sprint(len(events)) + `,"results":[`
-		for i := range events {
-			res += fmt.Sprintf(`%s{"index":%d,"status":"accepted","seq":%d}`, map[bool]string{true: ",", false: ""}[i > 0], i, i+1)
-		}
-		fmt.Fprint(w, res+"]}")
+		received.Add(int64(acceptAll(w, r)))
 	}))
 	defer srv.Close()
 	r, _, err := runBench(t, "--url", srv.URL, "--events", "100", "--batch", "10", "--duplicate-rate", "0", "--subscribers", "2")
 	var exit exitError
 	if !errors.As(err, &exit) || len(r.Mismatches) != 2 || !strings.Contains(r.Mismatches[0], "subscriber 0 received 1 events, 100 were published for it") {
 		t.Fatalf("err %v, mismatches %q", err, r.Mismatches)
+	}
+}
+
+// acceptAll answers a fake server's /publish: every event accepted. It
+// returns how many there were.
+func acceptAll(w http.ResponseWriter, r *http.Request) int {
+	var events []json.RawMessage
+	json.NewDecoder(r.Body).Decode(&events)
+	var res strings.Builder
+	res.WriteString(`{"accepted":` + fmt.Sprint(len(events)) + `,"results":[`)
+	for i := range events {
+		if i > 0 {
+			res.WriteString(",")
+		}
+		fmt.Fprintf(&res, `{"index":%d,"status":"accepted","seq":%d}`, i, i+1)
+	}
+	res.WriteString("]}")
+	fmt.Fprint(w, res.String())
+	return len(events)
+}
+
+// An event longer than the stream reader's buffer is read in pieces; a
+// piece that happens to begin with "data: " is not another event.
+func TestBenchStreamCountsLinesNotPieces(t *testing.T) {
+	head := `data: {"pad":"`
+	long := head + strings.Repeat("x", 64<<10-len(head)) + `data: x"}` + "\n\n"
+	var st benchStream
+	st.count(bufio.NewReaderSize(strings.NewReader(long+"id: 2\ndata: {}\n\n"), 64<<10))
+	if got := st.received.Load(); got != 2 {
+		t.Fatalf("counted %d events, want 2", got)
 	}
 }

@@ -20,6 +20,7 @@ import (
 // events it receives; the run fails unless every stream got exactly the
 // new events of its topics.
 type benchSubscribers struct {
+	topics  string // "all", or "one" for a topic each
 	streams []*benchStream
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -50,7 +51,10 @@ type subscribersReport struct {
 // event published after is theirs.
 func openSubscribers(ctx context.Context, base, key string, n, topics int, perTopic bool) (*benchSubscribers, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	s := &benchSubscribers{cancel: cancel}
+	s := &benchSubscribers{cancel: cancel, topics: "all"}
+	if perTopic {
+		s.topics = "one"
+	}
 	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: n, DisableCompression: true}}
 	for i := 0; i < n; i++ {
 		st := &benchStream{topic: -1}
@@ -94,13 +98,16 @@ func openSubscribers(ctx context.Context, base, key string, n, topics int, perTo
 
 // count counts the stream's data lines until it ends.
 func (st *benchStream) count(r *bufio.Reader) {
-	for {
+	for lineStart := true; ; {
 		line, err := r.ReadSlice('\n')
-		if bytes.HasPrefix(line, []byte("data: ")) {
+		if lineStart && bytes.HasPrefix(line, []byte("data: ")) {
 			st.received.Add(1)
 		}
+		// A line longer than the buffer comes in pieces: only the
+		// first starts a line.
+		lineStart = err != bufio.ErrBufferFull
 		switch err {
-		case nil, bufio.ErrBufferFull: // an event longer than the buffer: the rest is not a new line
+		case nil, bufio.ErrBufferFull:
 		default:
 			st.err.Store(err)
 			return
@@ -111,7 +118,7 @@ func (st *benchStream) count(r *bufio.Reader) {
 // drain waits until every stream has what it should have (want for each
 // topic's streams; all for streams of all topics), or two minutes, and
 // closes them. It returns the report and what went wrong.
-func (s *benchSubscribers) drain(want []int, all int, perTopic bool) (subscribersReport, []string) {
+func (s *benchSubscribers) drain(want []int, all int) (subscribersReport, []string) {
 	expect := func(st *benchStream) int64 {
 		if st.topic < 0 {
 			return int64(all)
@@ -125,10 +132,7 @@ func (s *benchSubscribers) drain(want []int, all int, perTopic bool) (subscriber
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	r := subscribersReport{Streams: len(s.streams), Topics: "all", DrainMS: millis(time.Since(start)), ReceivedMin: -1}
-	if perTopic {
-		r.Topics = "one"
-	}
+	r := subscribersReport{Streams: len(s.streams), Topics: s.topics, DrainMS: millis(time.Since(start)), ReceivedMin: -1}
 	s.close()
 	var bad []string
 	for i, st := range s.streams {
