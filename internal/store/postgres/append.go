@@ -33,13 +33,17 @@ const conflictRetries = 5
 func (s *Store) Append(ctx context.Context, events []eventagg.Event, rejected int) ([]eventagg.Appended, error) {
 	g := newGroup(events)
 	var err error
-	if g.topicIDs, err = s.topicIDs(ctx, g.topics); err != nil {
+	var learned map[string]int64
+	if g.topicIDs, learned, err = s.topicIDs(ctx, g.topics); err != nil {
 		return nil, interpretError(err)
 	}
 	g.buckets = bucketsOf(g.topicIDs)
 	for attempt := 0; attempt < conflictRetries; attempt++ {
 		var out []eventagg.Appended
 		if out, err = s.append(ctx, g, rejected); err == nil {
+			for name, id := range learned {
+				s.knownTopics.Put(name, id)
+			}
 			return out, nil
 		}
 		var pgErr *pgconn.PgError
@@ -97,9 +101,18 @@ func newGroup(events []eventagg.Event) *group {
 // own short transaction, so that the group's transaction only ever updates
 // existing rows. Topics are never deleted and their ids never change, so
 // each replica caches them (bounded): after the first group of a topic this
-// costs no round trip.
-func (s *Store) topicIDs(ctx context.Context, topics []string) ([]int64, error) {
-	ids := make([]int64, len(topics))
+// costs no round trip. The ids it had to read are returned apart (learned)
+// for the caller to cache once the group is durable.
+//
+// The creation is one pipeline (one round trip) and commits without waiting
+// for its WAL flush, which with a topic per customer would be a second
+// fsync for nearly every group: the group's own flush (durable) comes after
+// it in the WAL, so an acknowledged group never stands on topic rows a crash
+// could take. Rows that a crash does take were never cached (that is why
+// the caller caches only after durable): a cached id of a lost row could
+// otherwise be handed out again by the sequence, to another name.
+func (s *Store) topicIDs(ctx context.Context, topics []string) (ids []int64, learned map[string]int64, err error) {
+	ids = make([]int64, len(topics))
 	var unknown []string
 	for k, t := range topics {
 		if id, ok := s.knownTopics.Get(t); ok {
@@ -109,40 +122,55 @@ func (s *Store) topicIDs(ctx context.Context, topics []string) ([]int64, error) 
 		}
 	}
 	if len(unknown) == 0 {
-		return ids, nil
+		return ids, nil, nil
 	}
-	if _, err := s.pool.Exec(ctx, `
+	batch := &pgx.Batch{}
+	batch.Queue(`SELECT set_config('synchronous_commit', 'off', true)`)
+	batch.Queue(`
 		INSERT INTO topics (name) SELECT n FROM unnest($1::text[]) AS n
-		WHERE (SELECT true FROM topics WHERE name = n) IS NULL ORDER BY n ON CONFLICT (name) DO NOTHING`, unknown); err != nil {
-		return nil, fmt.Errorf("create topics: %w", err)
-	}
+		WHERE (SELECT true FROM topics WHERE name = n) IS NULL ORDER BY n ON CONFLICT (name) DO NOTHING`, unknown)
 	// A statement of its own, so that it also sees rows another replica
 	// created after the insert above started.
-	rows, err := s.pool.Query(ctx, `SELECT name, id FROM topics WHERE name = ANY($1)`, unknown)
-	if err != nil {
-		return nil, fmt.Errorf("create topics: %w", err)
+	batch.Queue(`SELECT name, id FROM topics WHERE name = ANY($1)`, unknown)
+	br := s.pool.SendBatch(ctx, batch)
+	learned = make(map[string]int64, len(unknown))
+	err = readTopicIDs(br, learned)
+	if cerr := br.Close(); err == nil {
+		err = cerr
 	}
-	found := make(map[string]int64, len(unknown))
-	var name string
-	var id int64
-	if _, err := pgx.ForEachRow(rows, []any{&name, &id}, func() error {
-		found[name] = id
-		s.knownTopics.Put(name, id)
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("create topics: %w", err)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create topics: %w", err)
 	}
 	for k, t := range topics {
 		if ids[k] != 0 {
 			continue
 		}
-		id, ok := found[t]
+		id, ok := learned[t]
 		if !ok {
-			return nil, fmt.Errorf("create topics: %q not found", t)
+			return nil, nil, fmt.Errorf("create topics: %q not found", t)
 		}
 		ids[k] = id
 	}
-	return ids, nil
+	return ids, learned, nil
+}
+
+func readTopicIDs(br pgx.BatchResults, into map[string]int64) error {
+	for range 2 {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	var name string
+	var id int64
+	_, err = pgx.ForEachRow(rows, []any{&name, &id}, func() error {
+		into[name] = id
+		return nil
+	})
+	return err
 }
 
 // lockBuckets takes the row lock of every bucket in the group, in id
@@ -265,7 +293,18 @@ SELECT ord, seq, true, conflict, 0 FROM judged WHERE NOT fresh`
 // PostgreSQL's profile with three replicas of single events). The statement
 // is written so that its one sensible plan is the generic one (see
 // appendGroup).
-const asyncCommit = `SELECT set_config('synchronous_commit', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)`
+//
+// That plan is made at the first group on each connection, often while
+// the tables are empty and unanalysed, and then kept; so it must not
+// depend on their sizes. The one join whose method the planner picks, the
+// update of the topics with repeats, it joined by hashing the whole topics
+// table when that looked small, and kept doing so for every group as the
+// table grew (7 ms of a 29 ms group with 100,000 topics, growing with
+// them). With hash and merge joins off for the transaction, the joins are
+// nested loops probing an index: one per topic, however many exist
+// (TestGroupPlanProbesTopics).
+const asyncCommit = `SELECT set_config('synchronous_commit', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true),
+	set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`
 
 // append sends the statements in one pipeline: one round trip, one implicit
 // transaction that commits at the pipeline's end. Two things keep the topic
