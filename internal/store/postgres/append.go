@@ -154,6 +154,8 @@ func (s *Store) topicIDs(ctx context.Context, topics []string) (ids []int64, lea
 	return ids, learned, nil
 }
 
+// readTopicIDs reads topicIDs' pipeline: the setting and the insert, then
+// the ids of the names asked for.
 func readTopicIDs(br pgx.BatchResults, into map[string]int64) error {
 	for range 2 {
 		if _, err := br.Exec(); err != nil {
