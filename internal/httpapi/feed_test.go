@@ -1,6 +1,9 @@
 package httpapi
 
 import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -112,6 +115,75 @@ func TestFeedRunsAreTheFrames(t *testing.T) {
 		}
 		if name != "all" && runs != 0 {
 			t.Fatalf("%s: a stream that must copy wrote %d runs", name, runs)
+		}
+	}
+}
+
+// One-topic streams walk their topic's entries (entry.prev and next)
+// instead of scanning the ring. Across many topics, a small ring that
+// drops and compacts as it goes, writes that stop a walk midway, and
+// streams that join at any point, each stream must get exactly what a scan
+// of the events would give it: its topic's events from where it joined, in
+// order, each once.
+func TestFeedTopicStreamsSeeWhatAScanSees(t *testing.T) {
+	const topics, events, ring = 37, 5000, 64
+	f := newFeed(nil, nil, 0, ring, 1<<30, nil)
+	f.gen = 1
+	sl := &slab{}
+	rng := rand.New(rand.NewPCG(7, 7))
+	var all []eventagg.StoredEvent
+	seqs := map[string]int64{}
+	type follower struct {
+		l    *live
+		from int64    // the seq it joined after
+		ids  []string // the SSE ids it was sent
+	}
+	var streams []*follower
+	for pos := int64(1); pos <= events; {
+		// A group of 1 to 20 events; some topics far more common than others.
+		var group []eventagg.StoredEvent
+		for n := 1 + rng.IntN(20); n > 0 && pos <= events; n-- {
+			topic := fmt.Sprint("t", min(rng.IntN(topics), rng.IntN(topics)))
+			seqs[topic]++
+			group = append(group, stored(pos, topic, seqs[topic]))
+			pos++
+		}
+		f.add(sl, 1, group, false)
+		all = append(all, group...)
+		if rng.IntN(4) == 0 { // a stream joins at the end, as a caught-up one does
+			topic := fmt.Sprint("t", rng.IntN(topics))
+			streams = append(streams, &follower{l: &live{gen: 1, topic: topic, pos: f.mark(), seq: seqs[topic]}, from: seqs[topic]})
+		}
+		for _, s := range streams {
+			for {
+				var out batch
+				n, ok := f.collect(s.l, &out, 1<<(6+rng.IntN(8)))
+				if !ok {
+					t.Fatalf("stream of %s: the ring could not serve it", s.l.topic)
+				}
+				if n == 0 {
+					break
+				}
+				for _, line := range strings.Split(out.buf.String(), "\n") {
+					if id, ok := strings.CutPrefix(line, "id: "); ok {
+						s.ids = append(s.ids, id)
+					}
+				}
+			}
+		}
+	}
+	if f.base == 0 {
+		t.Fatal("the ring never compacted: the test does not cover it")
+	}
+	for _, s := range streams {
+		var want []string
+		for _, e := range all {
+			if e.Topic == s.l.topic && e.Seq > s.from {
+				want = append(want, eventagg.Cursor{Order: eventagg.ByArrival, Pos: e.Seq}.String())
+			}
+		}
+		if !slices.Equal(s.ids, want) {
+			t.Fatalf("stream of %s from seq %d: sent %v, want %v", s.l.topic, s.from, s.ids, want)
 		}
 	}
 }
