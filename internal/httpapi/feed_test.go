@@ -187,3 +187,51 @@ func TestFeedTopicStreamsSeeWhatAScanSees(t *testing.T) {
 		}
 	}
 }
+
+// A one-topic stream is woken by its own topic only, and while that topic
+// is quiet the ring may turn over past the stream's position: its next
+// event still comes from the ring (the seq shows nothing was missed), and
+// its lag counts its own topic's events.
+func TestFeedQuietTopicStaysOnTheRing(t *testing.T) {
+	f := newFeed(nil, nil, 0, 8, 1<<20, nil)
+	f.gen = 1
+	sl := &slab{}
+	f.add(sl, 1, []eventagg.StoredEvent{stored(1, "quiet", 1)}, false)
+	l := &live{gen: 1, topic: "quiet", pos: 0}
+	var out batch
+	if n, ok := f.collect(l, &out, 1<<20); n != 1 || !ok {
+		t.Fatalf("first event: %d, ok %v", n, ok)
+	}
+	quiet, all := f.waiter("quiet"), f.waiter("")
+	var busy []eventagg.StoredEvent
+	for pos := int64(2); pos <= 20; pos++ { // the ring holds 8: pos 1 is long gone
+		busy = append(busy, stored(pos, "busy", pos-1))
+	}
+	f.add(sl, 1, busy, false)
+	select {
+	case <-quiet:
+		t.Fatal("another topic's events woke a one-topic stream")
+	default:
+	}
+	select {
+	case <-all:
+	default:
+		t.Fatal("events did not wake the all-topics streams")
+	}
+	if got := f.lag("quiet", l.pos); got != 0 {
+		t.Fatalf("lag of a stream with all its topic's events: %d", got)
+	}
+	f.add(sl, 1, []eventagg.StoredEvent{stored(21, "quiet", 2)}, false)
+	select {
+	case <-quiet:
+	default:
+		t.Fatal("its topic's event did not wake the stream")
+	}
+	if got := f.lag("quiet", l.pos); got != 1 {
+		t.Fatalf("lag of a stream one event of its topic behind: %d, want 1", got)
+	}
+	out.reset()
+	if n, ok := f.collect(l, &out, 1<<20); n != 1 || !ok || l.seq != 2 {
+		t.Fatalf("after the ring turned over: %d events, ok %v, seq %d; want the ring to serve seq 2", n, ok, l.seq)
+	}
+}

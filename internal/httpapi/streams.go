@@ -14,6 +14,7 @@ var errClosing = errors.New("the server is shutting down")
 // read pos and onRing.
 type stream struct {
 	q      eventagg.EventQuery
+	topic  string       // q.Topic, for the metrics, which must not read q
 	pos    atomic.Int64 // all-topics position of the last event delivered, or passed in the ring
 	onRing atomic.Bool
 }
@@ -77,7 +78,7 @@ func (s *Server) Fanout() FanoutStats {
 	for st := range s.streams.set {
 		lag := max(0, end-st.pos.Load())
 		if st.onRing.Load() {
-			lag = s.feed.lag(st.pos.Load())
+			lag = s.feed.lag(st.topic, st.pos.Load())
 		}
 		out.MaxLag = max(out.MaxLag, lag)
 	}

@@ -117,7 +117,7 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	if !send() {
 		return
 	}
-	st := &stream{q: q}
+	st := &stream{q: q, topic: q.Topic}
 	s.streams.add(st)
 	defer s.streams.remove(st)
 	heartbeat := time.NewTicker(s.cfg.Heartbeat)
@@ -153,7 +153,7 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 			}
 			st.live(l.pos)
 		} else {
-			wake = s.feed.waiter()
+			wake = s.feed.waiter(l.topic)
 			n, ok := s.feed.collect(l, &b, subscribeWriteBytes)
 			s.feed.fromRing.Add(int64(n))
 			st.setAfter(l) // where the store goes on, if it must
