@@ -33,6 +33,11 @@ const (
 	feedPushed = 8
 	// feedPage is how many events one store read of the feed takes.
 	feedPage = 1000
+	// feedWoken bounds the one-topic wake-ups the feed holds: a stream that
+	// leaves does not take its topic's back, so streams of topics that never
+	// see an event would pile them up. Past it all are closed and forgotten:
+	// their streams wake for nothing, find nothing and ask again.
+	feedWoken = 1 << 16
 )
 
 // feed follows the store's all-topics stream once for every subscriber:
@@ -412,6 +417,12 @@ func (f *feed) waiter(topic string) <-chan struct{} {
 	defer f.mu.Unlock()
 	ch, ok := f.woken[topic]
 	if !ok {
+		if len(f.woken) >= feedWoken {
+			for _, ch := range f.woken {
+				close(ch)
+			}
+			clear(f.woken)
+		}
 		ch = make(chan struct{})
 		f.woken[topic] = ch
 	}

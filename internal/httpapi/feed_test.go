@@ -235,3 +235,21 @@ func TestFeedQuietTopicStaysOnTheRing(t *testing.T) {
 		t.Fatalf("after the ring turned over: %d events, ok %v, seq %d; want the ring to serve seq 2", n, ok, l.seq)
 	}
 }
+
+// Streams of topics that never see an event leave their wake-ups behind;
+// the feed holds a bounded number, waking the oldest for nothing past it.
+func TestFeedWakeupsStayBounded(t *testing.T) {
+	f := newFeed(nil, nil, 0, 8, 1<<20, nil)
+	first := f.waiter("t0")
+	for i := 1; i <= feedWoken; i++ {
+		f.waiter(fmt.Sprint("t", i))
+	}
+	if len(f.woken) > feedWoken {
+		t.Fatalf("%d wake-ups held, bound %d", len(f.woken), feedWoken)
+	}
+	select {
+	case <-first:
+	default:
+		t.Fatal("a wake-up forgotten past the bound was not closed: its stream would sleep through its topic's events")
+	}
+}
