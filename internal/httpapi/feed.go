@@ -514,22 +514,20 @@ func (f *feed) collectTopic(l *live, b *batch, max int) (n int, ok bool) {
 	return n, true
 }
 
-// lag is how many events of the ring are after pos: of topic only,
-// unless it is "" (a one-topic stream's pos moves only when its topic's
-// events arrive).
-func (f *feed) lag(topic string, pos int64) int64 {
+// lag is how many events of the ring are after pos, or for a stream of
+// one topic (whose pos moves only when its topic's events arrive) how many
+// of its topic's are after seq: seqs have no gaps.
+func (f *feed) lag(topic string, pos, seq int64) int64 {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	if topic == "" {
 		ring, i := f.after(pos)
 		return int64(len(ring) - i)
 	}
-	var n int64
-	j, ok := f.newest[topic]
-	for ; ok && j >= 0 && f.entry(j).pos > pos; j = f.entry(j).prev {
-		n++
+	if j, ok := f.newest[topic]; ok {
+		return max(0, f.entry(j).seq-seq)
 	}
-	return n
+	return 0
 }
 
 // after returns the ring's events and the index of the first after pos.

@@ -218,7 +218,7 @@ func TestFeedQuietTopicStaysOnTheRing(t *testing.T) {
 	default:
 		t.Fatal("events did not wake the all-topics streams")
 	}
-	if got := f.lag("quiet", l.pos); got != 0 {
+	if got := f.lag("quiet", l.pos, l.seq); got != 0 {
 		t.Fatalf("lag of a stream with all its topic's events: %d", got)
 	}
 	f.add(sl, 1, []eventagg.StoredEvent{stored(21, "quiet", 2)}, false)
@@ -227,7 +227,7 @@ func TestFeedQuietTopicStaysOnTheRing(t *testing.T) {
 	default:
 		t.Fatal("its topic's event did not wake the stream")
 	}
-	if got := f.lag("quiet", l.pos); got != 1 {
+	if got := f.lag("quiet", l.pos, l.seq); got != 1 {
 		t.Fatalf("lag of a stream one event of its topic behind: %d, want 1", got)
 	}
 	out.reset()

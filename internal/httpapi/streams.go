@@ -16,10 +16,11 @@ type stream struct {
 	q      eventagg.EventQuery
 	topic  string       // q.Topic, for the metrics, which must not read q
 	pos    atomic.Int64 // all-topics position of the last event delivered, or passed in the ring
+	seq    atomic.Int64 // of a one-topic stream on the ring, the seq of the last event delivered
 	onRing atomic.Bool
 }
 
-func (st *stream) live(pos int64)   { st.pos.Store(pos); st.onRing.Store(true) }
+func (st *stream) live(l *live)     { st.pos.Store(l.pos); st.seq.Store(l.seq); st.onRing.Store(true) }
 func (st *stream) stored(pos int64) { st.pos.Store(pos); st.onRing.Store(false) }
 
 // setAfter moves the store cursor to where the ring left the stream, so a
@@ -78,7 +79,7 @@ func (s *Server) Fanout() FanoutStats {
 	for st := range s.streams.set {
 		lag := max(0, end-st.pos.Load())
 		if st.onRing.Load() {
-			lag = s.feed.lag(st.topic, st.pos.Load())
+			lag = s.feed.lag(st.topic, st.pos.Load(), st.seq.Load())
 		}
 		out.MaxLag = max(out.MaxLag, lag)
 	}

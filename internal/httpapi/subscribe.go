@@ -151,7 +151,7 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 			if st.q.Topic == "" {
 				l.pos = st.q.After.Pos
 			}
-			st.live(l.pos)
+			st.live(l)
 		} else {
 			wake = s.feed.waiter(l.topic)
 			n, ok := s.feed.collect(l, &b, subscribeWriteBytes)
@@ -164,7 +164,7 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 				}
 				continue // what the ring gave goes out before the store's page
 			}
-			st.live(l.pos)
+			st.live(l)
 			if n > 0 {
 				if !send() || !s.rest(r, spacing, subscribeWriteEvery) {
 					return
