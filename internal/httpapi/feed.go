@@ -192,10 +192,7 @@ func (f *feed) join(ctx context.Context) (int64, error) {
 	f.gen++
 	f.ring, f.head, f.bytes, f.base = f.ring[:0], 0, 0, 0
 	clear(f.newest)
-	for _, ch := range f.woken { // their streams are of the run before: to the store
-		close(ch)
-	}
-	clear(f.woken)
+	f.wakeEveryTopic() // their streams are of the run before: to the store
 	f.start, f.end = end.Pos, end.Pos
 	fctx, cancel := context.WithCancel(context.Background())
 	f.stop = cancel
@@ -400,6 +397,14 @@ func (f *feed) appendLocked(fresh []entry) {
 	}
 }
 
+// wakeEveryTopic closes and forgets every one-topic wake-up. f.mu is held.
+func (f *feed) wakeEveryTopic() {
+	for _, ch := range f.woken {
+		close(ch)
+	}
+	clear(f.woken)
+}
+
 // entry is the ring's entry number n. f.mu is held.
 func (f *feed) entry(n int64) *entry { return &f.ring[n-f.base] }
 
@@ -418,10 +423,7 @@ func (f *feed) waiter(topic string) <-chan struct{} {
 	ch, ok := f.woken[topic]
 	if !ok {
 		if len(f.woken) >= feedWoken {
-			for _, ch := range f.woken {
-				close(ch)
-			}
-			clear(f.woken)
+			f.wakeEveryTopic()
 		}
 		ch = make(chan struct{})
 		f.woken[topic] = ch
