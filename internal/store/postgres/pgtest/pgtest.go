@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -31,26 +32,51 @@ func URL(tb testing.TB) string {
 func FreshSchema(tb testing.TB) string {
 	tb.Helper()
 	url := URL(tb)
+	schema := create(tb, url, "SCHEMA", "DROP SCHEMA %s CASCADE")
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	return url + sep + "search_path=" + schema
+}
+
+// FreshDatabase creates an empty database, dropped when the test ends, and
+// returns a URL for it. A test that needs VACUUM to reclaim dead rows uses
+// one: dead rows stay while any transaction in the same database holds an
+// older snapshot, and other tests' transactions in the shared database
+// would (since PostgreSQL 14 the horizon is per database).
+func FreshDatabase(tb testing.TB) string {
+	tb.Helper()
+	base := URL(tb)
+	name := create(tb, base, "DATABASE", "DROP DATABASE %s WITH (FORCE)")
+	u, err := url.Parse(base)
+	if err != nil {
+		tb.Fatalf("EVENTAGG_TEST_POSTGRES_URL: %v", err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// create makes an object of a random name with CREATE kind and drops it
+// with drop when the test ends.
+func create(tb testing.TB, url, kind, drop string) string {
+	tb.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		tb.Fatalf("connect to %s: %v", url, err)
 	}
 	defer conn.Close(ctx)
-	schema := fmt.Sprintf("eventagg_test_%d", rand.Uint64()>>1)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+	name := fmt.Sprintf("eventagg_test_%d", rand.Uint64()>>1)
+	if _, err := conn.Exec(ctx, "CREATE "+kind+" "+name); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() {
 		c, err := pgx.Connect(context.Background(), url)
 		if err == nil {
-			c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+			c.Exec(context.Background(), fmt.Sprintf(drop, name))
 			c.Close(context.Background())
 		}
 	})
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	return url + sep + "search_path=" + schema
+	return name
 }
