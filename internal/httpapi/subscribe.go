@@ -101,6 +101,12 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
+	if r.ProtoMajor == 1 {
+		// Unchunked, as the SSE specification suggests: a stream ends only
+		// when its connection does, and each send is then one write to the
+		// socket rather than a chunk header, the data and a CRLF.
+		h.Set("Transfer-Encoding", "identity")
+	}
 	w.WriteHeader(http.StatusOK)
 	var b batch
 	buf := &b.buf
