@@ -31,13 +31,13 @@ func URL(tb testing.TB) string {
 // returns a URL whose connections use it.
 func FreshSchema(tb testing.TB) string {
 	tb.Helper()
-	url := URL(tb)
-	schema := create(tb, url, "SCHEMA", "DROP SCHEMA %s CASCADE")
+	base := URL(tb)
+	schema := create(tb, base, "SCHEMA", "DROP SCHEMA %s CASCADE")
 	sep := "?"
-	if strings.Contains(url, "?") {
+	if strings.Contains(base, "?") {
 		sep = "&"
 	}
-	return url + sep + "search_path=" + schema
+	return base + sep + "search_path=" + schema
 }
 
 // FreshDatabase creates an empty database, dropped when the test ends, and
@@ -59,12 +59,12 @@ func FreshDatabase(tb testing.TB) string {
 
 // create makes an object of a random name with CREATE kind and drops it
 // with drop when the test ends.
-func create(tb testing.TB, url, kind, drop string) string {
+func create(tb testing.TB, base, kind, drop string) string {
 	tb.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
+	conn, err := pgx.Connect(ctx, base)
 	if err != nil {
-		tb.Fatalf("connect to %s: %v", url, err)
+		tb.Fatalf("connect to %s: %v", base, err)
 	}
 	defer conn.Close(ctx)
 	name := fmt.Sprintf("eventagg_test_%d", rand.Uint64()>>1)
@@ -72,7 +72,7 @@ func create(tb testing.TB, url, kind, drop string) string {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), url)
+		c, err := pgx.Connect(context.Background(), base)
 		if err == nil {
 			c.Exec(context.Background(), fmt.Sprintf(drop, name))
 			c.Close(context.Background())
