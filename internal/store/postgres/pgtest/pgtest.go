@@ -17,14 +17,14 @@ import (
 // on a developer's machine but fail in CI, where .ci/run provides it.
 func URL(tb testing.TB) string {
 	tb.Helper()
-	url := os.Getenv("EVENTAGG_TEST_POSTGRES_URL")
-	if url == "" {
+	dsn := os.Getenv("EVENTAGG_TEST_POSTGRES_URL")
+	if dsn == "" {
 		if os.Getenv("CI") == "true" {
 			tb.Fatal("EVENTAGG_TEST_POSTGRES_URL is not set; CI must run the PostgreSQL tests")
 		}
 		tb.Skip("EVENTAGG_TEST_POSTGRES_URL is not set")
 	}
-	return url
+	return dsn
 }
 
 // FreshSchema creates an empty schema, dropped when the test ends, and
