@@ -1,13 +1,11 @@
 package main
 
 import (
-	"context"
 	"database/sql"
 	"maps"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -24,30 +22,16 @@ func TestBackupWhilePublishing(t *testing.T) {
 	db, out := filepath.Join(dir, "live.db"), filepath.Join(dir, "copy.db")
 	p := startServe(t, "--db", db, "--recent-keys", "64")
 	ledger := &ackLedger{acked: map[string]int64{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for i := 0; i < crashPublishers; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			pub := &publisher{id: i}
-			pub.run(ctx, ledger, func(int) string { return p.url })
-		}(i)
-	}
-	for ledger.count() < 300 {
-		waitSome()
-	}
+	stop := runPublishers(t, crashPublishers, 0, ledger, func(int, int) string { return p.url })
+	waitFor(t, func() bool { return ledger.count() >= 300 })
 	ledger.mu.Lock()
 	before := maps.Clone(ledger.acked)
 	ledger.mu.Unlock()
 	cmd := exec.Command(binary, "backup", "--db", db, out)
 	msg, err := cmd.CombinedOutput()
 	acksDuring := ledger.count()
-	for ledger.count() < acksDuring+100 { // publishing goes on after it too
-		waitSome()
-	}
-	cancel()
-	wg.Wait()
+	waitFor(t, func() bool { return ledger.count() >= acksDuring+100 }) // publishing goes on after it too
+	stop()
 	if err != nil {
 		t.Fatalf("backup: %v\n%s", err, msg)
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/eventagg/eventagg/internal/store/sqlite"
 )
@@ -51,6 +52,10 @@ func (pub *publisher) run(ctx context.Context, ledger *ackLedger, pick func(atte
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := httpc.Do(req)
 		if err != nil {
+			// Back off a little, as a client does: a server that is down
+			// refuses at once, and publishers retrying in a tight loop
+			// would take the CPU its restart needs.
+			time.Sleep(2 * time.Millisecond)
 			continue
 		}
 		b, rerr := io.ReadAll(resp.Body)
@@ -60,6 +65,26 @@ func (pub *publisher) run(ctx context.Context, ledger *ackLedger, pick func(atte
 			pub.batch++
 		}
 	}
+}
+
+// runPublishers starts n publishers (ids from firstID) sending to
+// pick(publisher, attempt) and returns a stop that cancels them and waits
+// until each has stopped. The test's end stops them too, so a test that
+// fails before its own stop leaves none running into the tests after it.
+func runPublishers(t *testing.T, n, firstID int, ledger *ackLedger, pick func(pub, attempt int) string) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			pub := &publisher{id: firstID + i}
+			pub.run(ctx, ledger, func(attempt int) string { return pick(i, attempt) })
+		}(i)
+	}
+	stop = func() { cancel(); wg.Wait() }
+	t.Cleanup(stop)
+	return stop
 }
 
 // ackLedger records every event a server acknowledged.
@@ -135,17 +160,8 @@ const crashPublishers = 6
 // test.
 func crashRound(t *testing.T, ledger *ackLedger, firstID int, watch []*proc, pick func(pub, attempt int) string, crash func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
 	target := ledger.count() + 150
-	for i := 0; i < crashPublishers; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			pub := &publisher{id: firstID + i}
-			pub.run(ctx, ledger, func(attempt int) string { return pick(i, attempt) })
-		}(i)
-	}
+	stop := runPublishers(t, crashPublishers, firstID, ledger, pick)
 	for ledger.count() < target {
 		for _, p := range watch {
 			select {
@@ -157,8 +173,7 @@ func crashRound(t *testing.T, ledger *ackLedger, firstID int, watch []*proc, pic
 		waitSome()
 	}
 	crash()
-	cancel()
-	wg.Wait()
+	stop()
 }
 
 func verifyCrashState(t *testing.T, p *proc, ledger *ackLedger) {

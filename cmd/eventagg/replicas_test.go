@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"sync"
 	"testing"
 
@@ -30,18 +29,9 @@ func TestReplicasOnPostgres(t *testing.T) {
 		return replicas[i%3].url
 	}
 	ledger := &ackLedger{acked: map[string]int64{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for i := 0; i < 6; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			pub := &publisher{id: i}
-			// Each attempt goes to the next replica, as a round-robin
-			// load balancer would send it; a failed one is sent again.
-			pub.run(ctx, ledger, func(attempt int) string { return replicaURL(i + attempt) })
-		}(i)
-	}
+	// Each attempt goes to the next replica, as a round-robin load
+	// balancer would send it; a failed one is sent again.
+	stop := runPublishers(t, 6, 0, ledger, func(i, attempt int) string { return replicaURL(i + attempt) })
 	waitFor(t, func() bool { return ledger.count() >= 100 })
 	replicas[0].kill()
 	waitFor(t, func() bool { return ledger.count() >= 200 })
@@ -50,8 +40,7 @@ func TestReplicasOnPostgres(t *testing.T) {
 	replicas[0] = restarted
 	mu.Unlock()
 	waitFor(t, func() bool { return ledger.count() >= 300 })
-	cancel()
-	wg.Wait()
+	stop()
 
 	verifyCrashState(t, replicas[1], ledger)
 	want := replicas[1].waitProcessed()
