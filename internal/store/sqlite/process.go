@@ -19,6 +19,19 @@ func (s *Store) Process(ctx context.Context, limit int) (int, error) {
 }
 
 func (s *Store) process(ctx context.Context, limit int) (int, error) {
+	// An idle consumer still looks for work (after each pass, and once a
+	// second): finding none must not take the write lock, and the one
+	// write connection, from the writer. A read does not wait for another
+	// writer (WAL), and sees every commit made before it; a commit after it
+	// wakes the consumer again.
+	var pending bool
+	if err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM events
+		WHERE id > (SELECT consumer_offset FROM counters WHERE id = 1))`).Scan(&pending); err != nil {
+		return 0, fmt.Errorf("read pending: %w", err)
+	}
+	if !pending {
+		return 0, nil
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err
