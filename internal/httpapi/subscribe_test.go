@@ -38,6 +38,10 @@ func (a *app) subscribe(query, lastEventID string) *sse {
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
 		a.t.Fatalf("subscribe: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
+	// Unchunked: each send is one write (see handleSubscribe).
+	if len(resp.TransferEncoding) != 0 || !resp.Close {
+		a.t.Fatalf("subscribe: transfer encoding %v, close %v; want the stream unchunked, ending with its connection", resp.TransferEncoding, resp.Close)
+	}
 	s := &sse{t: a.t, resp: resp, cancel: cancel, sc: bufio.NewScanner(resp.Body)}
 	a.t.Cleanup(s.close)
 	return s
