@@ -26,8 +26,7 @@ func (s *Store) expire(ctx context.Context, before time.Time, limit int) (int, e
 	// reads (see process). Expiry goes in id order and stops at the first
 	// event too new, so if the oldest one left is too new, none is due.
 	var due bool
-	if err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM (SELECT received_at FROM events
-		WHERE id > (SELECT expired_upto FROM counters WHERE id = 1) ORDER BY id LIMIT 1) WHERE received_at < ?)`,
+	if err := s.r.QueryRowContext(ctx, firstAfterIsOlder(`(SELECT expired_upto FROM counters WHERE id = 1)`),
 		micros(before)).Scan(&due); err != nil {
 		return 0, fmt.Errorf("read oldest: %w", err)
 	}
@@ -77,8 +76,7 @@ func (s *Store) expire(ctx context.Context, before time.Time, limit int) (int, e
 		// Perhaps events wait only for their keys: merge them now if the
 		// oldest unmerged one is old enough.
 		var old bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM (SELECT received_at FROM events WHERE id > ? ORDER BY id LIMIT 1) WHERE received_at < ?)`,
-			merged, micros(before)).Scan(&old); err != nil {
+		if err := tx.QueryRowContext(ctx, firstAfterIsOlder("?"), merged, micros(before)).Scan(&old); err != nil {
 			return 0, err
 		}
 		if old {
@@ -109,4 +107,11 @@ func (s *Store) expire(ctx context.Context, before time.Time, limit int) (int, e
 		return 0, fmt.Errorf("commit: %w", err)
 	}
 	return n, nil
+}
+
+// firstAfterIsOlder is a query for whether the first event with an id
+// above after (an SQL expression) was received before the query's last
+// parameter (µs): expiry goes in id order, so this says whether any is due.
+func firstAfterIsOlder(after string) string {
+	return `SELECT EXISTS (SELECT 1 FROM (SELECT received_at FROM events WHERE id > ` + after + ` ORDER BY id LIMIT 1) WHERE received_at < ?)`
 }
