@@ -24,12 +24,7 @@ func TestIdlePassesDoNotWaitForTheWriteLock(t *testing.T) {
 	if _, err := s.Append(ctx, []eventagg.Event{storetest.Ev("t", "1", 0)}, 0); err != nil {
 		t.Fatal(err)
 	}
-	for n := 1; n > 0; {
-		var err error
-		if n, err = s.Process(ctx, 100); err != nil {
-			t.Fatal(err)
-		}
-	}
+	drain(t, s)
 
 	other, err := sql.Open("sqlite", path)
 	if err != nil {
