@@ -125,16 +125,12 @@ func (s *Store) topicIDs(ctx context.Context, topics []string) (ids []int64, lea
 		return ids, nil, nil
 	}
 	batch := &pgx.Batch{}
-	batch.Queue(`SELECT set_config('synchronous_commit', 'off', true)`)
-	batch.Queue(`
-		INSERT INTO topics (name) SELECT n FROM unnest($1::text[]) AS n
-		WHERE (SELECT true FROM topics WHERE name = n) IS NULL ORDER BY n ON CONFLICT (name) DO NOTHING`, unknown)
-	// A statement of its own, so that it also sees rows another replica
-	// created after the insert above started.
-	batch.Queue(`SELECT name, id FROM topics WHERE name = ANY($1)`, unknown)
+	batch.Queue(topicSettings)
+	batch.Queue(createTopics, unknown)
+	batch.Queue(readTopicIDs, unknown)
 	br := s.pool.SendBatch(ctx, batch)
 	learned = make(map[string]int64, len(unknown))
-	err = readTopicIDs(br, learned)
+	err = scanTopicIDs(br, learned)
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
@@ -154,9 +150,28 @@ func (s *Store) topicIDs(ctx context.Context, topics []string) (ids []int64, lea
 	return ids, learned, nil
 }
 
-// readTopicIDs reads topicIDs' pipeline: the setting and the insert, then
+// topicSettings are topicIDs' settings, for its transaction only: it
+// commits without waiting for its flush (see topicIDs), and its statements
+// probe the name index whatever the planner thinks of the table's size.
+// pgx prepares statements and PostgreSQL soon plans them once per
+// connection (a generic plan), with the table's size at that moment: a
+// connection that planned the lookup while topics was a few pages read the
+// whole table for every group after, with 100,000 topics 30–50 ms a group
+// (seen with auto_explain; TestTopicPlansProbeTheIndex).
+const topicSettings = `SELECT set_config('synchronous_commit', 'off', true), set_config('enable_seqscan', 'off', true)`
+
+// createTopics inserts the names that have no row yet.
+const createTopics = `
+	INSERT INTO topics (name) SELECT n FROM unnest($1::text[]) AS n
+	WHERE (SELECT true FROM topics WHERE name = n) IS NULL ORDER BY n ON CONFLICT (name) DO NOTHING`
+
+// readTopicIDs reads the names' ids: a statement of its own, so that it
+// also sees rows another replica created after createTopics started.
+const readTopicIDs = `SELECT name, id FROM topics WHERE name = ANY($1)`
+
+// scanTopicIDs reads topicIDs' pipeline: the settings and the insert, then
 // the ids of the names asked for.
-func readTopicIDs(br pgx.BatchResults, into map[string]int64) error {
+func scanTopicIDs(br pgx.BatchResults, into map[string]int64) error {
 	for range 2 {
 		if _, err := br.Exec(); err != nil {
 			return err
@@ -303,10 +318,13 @@ SELECT ord, seq, true, conflict, 0 FROM judged WHERE NOT fresh`
 // table when that looked small, and kept doing so for every group as the
 // table grew (7 ms of a 29 ms group with 100,000 topics, growing with
 // them). With hash and merge joins off for the transaction, the joins are
-// nested loops probing an index: one per topic, however many exist
-// (TestGroupPlanProbesTopics).
+// nested loops probing an index: one per topic, however many exist. And
+// with sequential scans off, so are its lookups: once a VACUUM has measured
+// the tables at a few rows, a scan is the cheaper plan for each lookup,
+// and a connection that planned then went on scanning every key's table
+// as it grew (TestGroupPlanProbesTopics).
 const asyncCommit = `SELECT set_config('synchronous_commit', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true),
-	set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`
+	set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true), set_config('enable_seqscan', 'off', true)`
 
 // append sends the statements in one pipeline: one round trip, one implicit
 // transaction that commits at the pipeline's end. Two things keep the topic
