@@ -150,15 +150,9 @@ func (s *Store) topicIDs(ctx context.Context, topics []string) (ids []int64, lea
 	return ids, learned, nil
 }
 
-// topicSettings are topicIDs' settings, for its transaction only: it
-// commits without waiting for its flush (see topicIDs), and its statements
-// probe the name index whatever the planner thinks of the table's size.
-// pgx prepares statements and PostgreSQL soon plans them once per
-// connection (a generic plan), with the table's size at that moment: a
-// connection that planned the lookup while topics was a few pages read the
-// whole table for every group after, with 100,000 topics 30–50 ms a group
-// (seen with auto_explain; TestTopicPlansProbeTheIndex).
-const topicSettings = `SELECT set_config('synchronous_commit', 'off', true), set_config('enable_seqscan', 'off', true)`
+// topicSettings is topicIDs' setting, for its transaction only: it
+// commits without waiting for its flush (see topicIDs).
+const topicSettings = `SELECT set_config('synchronous_commit', 'off', true)`
 
 // createTopics inserts the names that have no row yet.
 const createTopics = `
@@ -317,14 +311,12 @@ SELECT ord, seq, true, conflict, 0 FROM judged WHERE NOT fresh`
 // update of the topics with repeats, it joined by hashing the whole topics
 // table when that looked small, and kept doing so for every group as the
 // table grew (7 ms of a 29 ms group with 100,000 topics, growing with
-// them). With hash and merge joins off for the transaction, the joins are
-// nested loops probing an index: one per topic, however many exist. And
-// with sequential scans off, so are its lookups: once a VACUUM has measured
-// the tables at a few rows, a scan is the cheaper plan for each lookup,
-// and a connection that planned then went on scanning every key's table
-// as it grew (TestGroupPlanProbesTopics).
-const asyncCommit = `SELECT set_config('synchronous_commit', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true),
-	set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true), set_config('enable_seqscan', 'off', true)`
+// them); and once a VACUUM had measured the tables at a few rows, each
+// lookup became a scan. The store's connections have scans and hash and
+// merge joins off (plannerSettings), so the joins are nested loops probing
+// an index and the lookups probes: one per key or topic, however many exist
+// (TestGroupPlanProbesTopics).
+const asyncCommit = `SELECT set_config('synchronous_commit', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)`
 
 // append sends the statements in one pipeline: one round trip, one implicit
 // transaction that commits at the pipeline's end. Two things keep the topic

@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/eventagg/eventagg"
 	"github.com/eventagg/eventagg/internal/store/postgres/pgtest"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 func openFresh(t *testing.T) *Store {
@@ -331,4 +334,82 @@ func genericPlan(t *testing.T, s *Store, settings, stmt string, n int) string {
 		t.Fatal(err)
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestStatementsProbeIndexes runs every kind of call on a young store whose
+// tables VACUUM has just measured small, often enough that PostgreSQL keeps
+// generic plans (it does after five executions), with auto_explain sending
+// the plan of each statement executed back to the test. No plan may scan
+// events or topics whole or hash-join: a plan kept from then on would go
+// on reading whole tables as they grew. It fails without plannerSettings.
+func TestStatementsProbeIndexes(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.FreshSchema(t)
+	young, err := Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer young.Close()
+	smallTables(t, young)
+
+	var mu sync.Mutex
+	var plans []string
+	s, err := open(ctx, url+"&session_preload_libraries=auto_explain&auto_explain.log_min_duration=0&auto_explain.log_level=notice", func(cfg *pgxpool.Config) {
+		cfg.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+			mu.Lock()
+			defer mu.Unlock()
+			plans = append(plans, n.Message)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 7 {
+		events := []eventagg.Event{
+			{Topic: "t1", EventID: fmt.Sprint("x", i), Timestamp: time.Now(), Source: "s", Payload: []byte(`{}`)},
+			{Topic: fmt.Sprint("new", i), EventID: "x", Timestamp: time.Now(), Source: "s", Payload: []byte(`{}`)},
+			{Topic: "t2", EventID: "e", Timestamp: time.Now(), Source: "s", Payload: []byte(`{}`)}, // a duplicate
+		}
+		calls := []func() error{
+			func() error { _, err := s.Append(ctx, events, 0); return err },
+			func() error { _, err := s.Process(ctx, 100); return err },
+			func() error {
+				_, err := s.Events(ctx, eventagg.EventQuery{Order: eventagg.ByArrival, Limit: 10})
+				return err
+			},
+			func() error {
+				for _, o := range []eventagg.Order{eventagg.ByArrival, eventagg.ByTime, eventagg.ByCausal} {
+					if _, err := s.Events(ctx, eventagg.EventQuery{Topic: "t1", Order: o, Limit: 10}); err != nil {
+						return err
+					}
+				}
+				return nil
+			},
+			func() error { _, err := s.End(ctx, ""); return err },
+			func() error { _, err := s.End(ctx, "t1"); return err },
+			func() error { _, err := s.Stats(ctx); return err },
+			func() error { _, err := s.Topics(ctx, eventagg.TopicQuery{Limit: 10}); return err },
+			func() error { _, err := s.Topic(ctx, "t1"); return err },
+			func() error { _, err := s.Expire(ctx, time.Now().Add(-time.Hour), 100); return err },
+		}
+		for _, call := range calls {
+			if err := call(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(plans) < 70 {
+		t.Fatalf("auto_explain sent %d plans; want one for each statement", len(plans))
+	}
+	for _, p := range plans {
+		for _, bad := range []string{"Seq Scan on events", "Seq Scan on topics", "Hash Join", "Merge Join"} {
+			if strings.Contains(p, bad) {
+				t.Errorf("a plan with a %s:\n%s", bad, p)
+				break
+			}
+		}
+	}
 }
