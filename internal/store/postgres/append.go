@@ -242,21 +242,28 @@ WITH input AS (
 	FROM (SELECT i.*, (SELECT ARRAY[e.seq, e.digest] FROM events e WHERE e.topic_id = i.topic_id AND e.event_id = i.event_id) AS stored
 	      FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bytea[], $6::int[], $13::int[], $15::int[], $16::bigint[], $17::bigint[])
 	           WITH ORDINALITY AS i(topic_id, event_id, ts, source, payload, ord, tk, bk, digest, clock, k) OFFSET 0) AS i
+), bucket AS (
+	SELECT ARRAY(SELECT (SELECT b.last_pos FROM buckets b WHERE b.id = k.id)
+	             FROM unnest($14::int[]) WITH ORDINALITY AS k(id, n) ORDER BY k.n) AS pos,
+	       ARRAY(SELECT (SELECT b.token FROM buckets b WHERE b.id = k.id)
+	             FROM unnest($14::int[]) WITH ORDINALITY AS k(id, n) ORDER BY k.n) AS token
 ), last AS (
 	SELECT ARRAY(SELECT CASE WHEN (SELECT true FROM topics WHERE id = r.id)
-	                    THEN COALESCE((SELECT max(e.seq) FROM events e WHERE e.topic_id = r.id), 0) END
-	             FROM unnest($8::bigint[]) WITH ORDINALITY AS r(id, k) ORDER BY r.k) AS seq,
-	       ARRAY(SELECT (SELECT b.last_pos FROM buckets b WHERE b.id = k.id)
-	             FROM unnest($14::int[]) WITH ORDINALITY AS k(id, n) ORDER BY k.n) AS pos,
+	                    THEN CASE WHEN r.hint >= 0 AND ($24::bigint[])[r.bk] <> 0 AND b.token[r.bk] = ($24::bigint[])[r.bk] THEN r.hint
+	                              ELSE COALESCE((SELECT max(e.seq) FROM events e WHERE e.topic_id = r.id), 0) END END
+	             FROM unnest($8::bigint[], $23::bigint[], $25::int[]) WITH ORDINALITY AS r(id, hint, bk, k) ORDER BY r.k) AS seq,
+	       b.pos, b.token,
 	       ARRAY(SELECT CASE WHEN r.need THEN COALESCE((SELECT max(e.clock) FROM events e WHERE e.topic_id = r.id), 0) ELSE 0 END
 	             FROM unnest($8::bigint[], $18::bool[]) WITH ORDINALITY AS r(id, need, k) ORDER BY r.k) AS clock
+	FROM bucket b
 ), fresh AS (
 	SELECT i.ord, i.topic_id, i.event_id, i.ts, i.source, i.payload, i.digest,
 	       i.last_seq + row_number() OVER (PARTITION BY i.topic_id ORDER BY i.ord) AS seq,
 	       i.last_pos + row_number() OVER (PARTITION BY i.topic_id % ` + bucketsSQL + ` ORDER BY i.ord) AS pos,
 	       CASE WHEN i.clock >= 0 THEN i.clock
-	            ELSE greatest(i.last_clock, max(NULLIF(i.clock, -1)) OVER (PARTITION BY i.topic_id ORDER BY i.ord)) END AS clock
-	FROM (SELECT i.*, l.seq[i.tk] AS last_seq, l.pos[i.bk] AS last_pos, l.clock[i.tk] AS last_clock
+	            ELSE greatest(i.last_clock, max(NULLIF(i.clock, -1)) OVER (PARTITION BY i.topic_id ORDER BY i.ord)) END AS clock,
+	       i.prior
+	FROM (SELECT i.*, l.seq[i.tk] AS last_seq, l.pos[i.bk] AS last_pos, l.clock[i.tk] AS last_clock, l.token[i.bk] AS prior
 	      FROM input i, last l WHERE i.stored_seq IS NULL OFFSET 0) AS i
 ), inserted AS (
 	INSERT INTO events (topic_id, seq, pos, event_id, ts, received_at, source, payload, digest, clock)
@@ -278,7 +285,7 @@ WITH input AS (
 	FROM (SELECT ($8::bigint[])[tk] AS id, ($9::bigint[])[tk] - added AS n, conflicts AS c FROM per_topic) AS d
 	WHERE t.id = d.id AND d.n > 0
 ), moved AS (
-	UPDATE buckets b SET last_pos = b.last_pos + m.n
+	UPDATE buckets b SET last_pos = b.last_pos + m.n, token = $26
 	FROM (SELECT topic_id % ` + bucketsSQL + ` AS bucket, count(*) AS n FROM fresh GROUP BY 1) AS m
 	WHERE b.id = m.bucket
 ), counted AS (
@@ -291,9 +298,9 @@ WITH input AS (
 	             pg_notify('` + commitChannel + `', '')) AS n
 	WHERE shard = $12
 )
-SELECT ord, seq, false, false, clock FROM fresh
+SELECT ord, seq, false, false, clock, prior FROM fresh
 UNION ALL
-SELECT ord, seq, true, conflict, 0 FROM judged WHERE NOT fresh`
+SELECT ord, seq, true, conflict, 0, 0 FROM judged WHERE NOT fresh`
 
 // asyncCommit lets the group's transaction, and only it, commit without
 // waiting for its WAL flush (see append). It also keeps the group statement
@@ -384,14 +391,21 @@ func (s *Store) append(ctx context.Context, g *group, rejected int) ([]eventagg.
 		received[place[e.Topic]-1]++
 	}
 
+	hintSeqs, hintTokens := s.lastSeqs.hints(g.topicIDs, g.buckets)
+	token := newToken()
+	topicBucket := make([]int32, len(g.topics)) // each topic's bucket's place, 1-based
+	for k, id := range g.topicIDs {
+		topicBucket[k] = bucketPlace[int32(id%buckets)]
+	}
+
 	batch := &pgx.Batch{}
 	batch.Queue(asyncCommit)
 	batch.Queue(lockBuckets, g.buckets)
 	batch.Queue(appendGroup, in.tids, in.ids, in.ts, in.sources, in.payloads, in.ord,
 		s.Now().UnixMicro(), g.topicIDs, received, len(g.events), rejected, shard(), in.tk, g.buckets, in.bk,
-		in.digests, in.clocks, needClock, rep.ord, rep.fk, rep.digests, rep.tk)
+		in.digests, in.clocks, needClock, rep.ord, rep.fk, rep.digests, rep.tk, hintSeqs, hintTokens, topicBucket, token)
 	br := s.pool.SendBatch(ctx, batch)
-	out, err := readAppended(br, g)
+	out, prior, err := readAppended(br, g)
 	// Close reads up to the end of the pipeline, where PostgreSQL commits.
 	if cerr := br.Close(); err == nil {
 		err = cerr
@@ -402,7 +416,25 @@ func (s *Store) append(ctx context.Context, g *group, rejected int) ([]eventagg.
 	if err != nil {
 		return nil, err
 	}
+	found, seqs := g.learned(out, prior, place)
+	s.lastSeqs.learn(token, found, seqs)
 	return out, nil
+}
+
+// learned is what a durable group tells lastSeqs: the token it found in
+// each bucket it added to, and the last seq of each topic it added to.
+func (g *group) learned(out []eventagg.Appended, prior []int64, place map[string]int32) (map[int32]int64, map[int64]int64) {
+	found := make(map[int32]int64, len(g.buckets))
+	seqs := make(map[int64]int64, len(g.topics))
+	for i, a := range out {
+		if a.Duplicate || g.dupOf[i] >= 0 {
+			continue
+		}
+		id := g.topicIDs[place[g.events[i].Topic]-1]
+		seqs[id] = max(seqs[id], a.Seq)
+		found[int32(id%buckets)] = prior[i]
+	}
+	return found, seqs
 }
 
 // bucketsOf returns the distinct buckets of the topics, sorted: the lock
@@ -422,43 +454,44 @@ func bucketsOf(topicIDs []int64) []int32 {
 
 // readAppended reads the statements' results into per-event verdicts;
 // in-group repeats take the seq of their first occurrence.
-func readAppended(br pgx.BatchResults, g *group) ([]eventagg.Appended, error) {
+func readAppended(br pgx.BatchResults, g *group) (out []eventagg.Appended, prior []int64, err error) {
 	if _, err := br.Exec(); err != nil {
-		return nil, fmt.Errorf("append: %w", err)
+		return nil, nil, fmt.Errorf("append: %w", err)
 	}
 	var locked int
 	if err := br.QueryRow().Scan(&locked); err != nil {
-		return nil, fmt.Errorf("append: %w", err)
+		return nil, nil, fmt.Errorf("append: %w", err)
 	}
 	if locked != len(g.buckets) {
-		return nil, fmt.Errorf("lock buckets: %d of %d found", locked, len(g.buckets))
+		return nil, nil, fmt.Errorf("lock buckets: %d of %d found", locked, len(g.buckets))
 	}
-	out := make([]eventagg.Appended, len(g.events))
+	out, prior = make([]eventagg.Appended, len(g.events)), make([]int64, len(g.events))
 	rows, err := br.Query()
 	if err != nil {
-		return nil, fmt.Errorf("append: %w", err)
+		return nil, nil, fmt.Errorf("append: %w", err)
 	}
 	n := 0
 	for rows.Next() {
 		var ord int32
 		var a eventagg.Appended
-		if err := rows.Scan(&ord, &a.Seq, &a.Duplicate, &a.Conflict, &a.Clock); err != nil {
+		var p int64
+		if err := rows.Scan(&ord, &a.Seq, &a.Duplicate, &a.Conflict, &a.Clock, &p); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("append: %w", err)
+			return nil, nil, fmt.Errorf("append: %w", err)
 		}
-		out[ord] = a
+		out[ord], prior[ord] = a, p
 		n++
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("append: %w", err)
+		return nil, nil, fmt.Errorf("append: %w", err)
 	}
 	if n != len(g.events) {
-		return nil, fmt.Errorf("append: %d of %d events answered", n, len(g.events))
+		return nil, nil, fmt.Errorf("append: %d of %d events answered", n, len(g.events))
 	}
 	for i, j := range g.dupOf {
 		if j >= 0 {
 			out[i].Seq = out[j].Seq
 		}
 	}
-	return out, nil
+	return out, prior, nil
 }

@@ -48,6 +48,9 @@ type Store struct {
 	name string
 	// knownTopics caches the row id of topic names seen, bounded.
 	knownTopics *namecache.Cache[int64]
+	// lastSeqs is what this replica's commits taught it of its topics'
+	// last seqs: hints the group statement checks (see lastSeqs).
+	lastSeqs *lastSeqs
 	// Now returns the commit time stamped on events; tests replace it.
 	Now func() time.Time
 }
@@ -94,7 +97,7 @@ func open(ctx context.Context, url string, configure func(*pgxpool.Config)) (*St
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	s := &Store{pool: pool, name: "postgres://" + cfg.ConnConfig.Host + "/" + cfg.ConnConfig.Database, Now: time.Now,
-		knownTopics: namecache.New[int64](maxCachedTopics)}
+		knownTopics: namecache.New[int64](maxCachedTopics), lastSeqs: newLastSeqs(maxCachedTopics)}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, interpretError(fmt.Errorf("postgres %s: %w", s.name, err))

@@ -105,9 +105,10 @@ func TestTwoReplicasShareTopics(t *testing.T) {
 		if n%5 == 2 || n%5 == 3 {
 			s = b
 		}
-		var events []eventagg.Event
+		// topics 0..199: 64 buckets, so several topics share each one;
+		// and one of three hot topics that both write again and again
+		events := []eventagg.Event{storetest.Ev(fmt.Sprint("hot", n%3), fmt.Sprint(n), n)}
 		for k := 0; k < 1+n%4; k++ {
-			// topics 0..199: 64 buckets, so several topics share each one
 			events = append(events, storetest.Ev(fmt.Sprint("t", (n*7+k*13)%200), fmt.Sprint(n, "-", k), n))
 		}
 		out, err := s.Append(ctx, events, 0)

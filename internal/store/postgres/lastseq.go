@@ -1,0 +1,104 @@
+package postgres
+
+import (
+	"math/rand/v2"
+	"sync"
+)
+
+// lastSeqs is what this replica knows of its topics' last seqs, so that the
+// group statement need not find each with a probe of events_seq (with
+// 100,000 topics a group of 800 events touches some 800 topics, each a
+// random index page).
+//
+// What it knows is only ever a hint, which the group statement checks under
+// the bucket locks. Every group that adds to a bucket writes a random token
+// of its own into the bucket's row (migration 005). If the token there is
+// still the one of this replica's last commit in the bucket, no one has
+// added to its topics since, and what this replica learned of them from its
+// own commits still holds; otherwise the statement probes, as it would
+// without hints. A position would not do: after a failover or a restore
+// that lost commits, other events could bring a bucket back to the same
+// position.
+//
+// Knowledge is per bucket "epoch": when a commit finds that someone else
+// wrote the bucket since this replica last did, everything known of its
+// topics is dropped at once (a new epoch), and a topic's seq counts only if
+// learned in its bucket's current epoch. Only durable groups teach it (see
+// append).
+type lastSeqs struct {
+	mu     sync.Mutex
+	token  [buckets]int64  // each bucket's token as this replica's last commit in it left it
+	epoch  [buckets]uint64 // 0: nothing known of the bucket
+	next   uint64
+	topics map[int64]seqAt // by topic id, at most max
+	max    int
+}
+
+type seqAt struct {
+	seq   int64
+	epoch uint64
+}
+
+func newLastSeqs(max int) *lastSeqs {
+	return &lastSeqs{topics: make(map[int64]seqAt), max: max}
+}
+
+// newToken returns a group's token: random, and never 0, which stands for
+// "unknown" (and is what a bucket holds before any group wrote one).
+func newToken() int64 {
+	for {
+		if t := rand.Int64(); t != 0 {
+			return t
+		}
+	}
+}
+
+// hints returns, for the group's topics, each one's last seq if known (-1
+// if not), and for its buckets the token under which they hold (0 if
+// none).
+func (c *lastSeqs) hints(topicIDs []int64, bucketIDs []int32) (seqs, tokens []int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seqs, tokens = make([]int64, len(topicIDs)), make([]int64, len(bucketIDs))
+	for k, id := range topicIDs {
+		seqs[k] = -1
+		if e := c.epoch[id%buckets]; e != 0 {
+			if t, ok := c.topics[id]; ok && t.epoch == e {
+				seqs[k] = t.seq
+			}
+		}
+	}
+	for n, b := range bucketIDs {
+		if c.epoch[b] != 0 {
+			tokens[n] = c.token[b]
+		}
+	}
+	return seqs, tokens
+}
+
+// learn records a durable group that wrote token into the buckets of
+// prior (each with the token it found there), and left each topic of seqs
+// at that last seq.
+func (c *lastSeqs) learn(token int64, prior map[int32]int64, seqs map[int64]int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for b, found := range prior {
+		if c.epoch[b] == 0 || c.token[b] != found {
+			c.next++ // someone else wrote it: forget what was known
+			c.epoch[b] = c.next
+		}
+		c.token[b] = token
+	}
+	for id, seq := range seqs {
+		if _, ok := c.topics[id]; !ok && len(c.topics) >= c.max {
+			drop := max(c.max/8, 1)
+			for k := range c.topics {
+				delete(c.topics, k)
+				if drop--; drop == 0 {
+					break
+				}
+			}
+		}
+		c.topics[id] = seqAt{seq: seq, epoch: c.epoch[id%buckets]}
+	}
+}
