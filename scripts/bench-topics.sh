@@ -3,9 +3,11 @@
 # publishers, random ids, 20% repeats) against a fresh server for each topic
 # count, on SQLite and on PostgreSQL (one replica), alternating the counts
 # ROUNDS times so that each round compares the same minutes of this shared
-# machine. For each run it prints events/s, p99, the server's peak resident
-# memory, and the size and time of GET /stats afterwards; then each count's
-# ratio to the first count, per round.
+# machine. For each run it prints events/s, p99, the CPU time per event of
+# the server and of PostgreSQL (all its processes on this machine: less
+# disturbed by the noise of a shared machine than events/s), the server's
+# peak resident memory, and the size and time of GET /stats afterwards; then
+# each count's ratio to the first count, per round.
 #
 # Usage: scripts/bench-topics.sh [TOPICS...]        (default: 8 100000)
 #   ROUNDS=2  EVENTS=200000  STORES="sqlite postgres"
@@ -22,6 +24,18 @@ counts=("${@:-8 100000}")
 rounds=${ROUNDS:-2} events=${EVENTS:-200000} stores=${STORES:-sqlite postgres}
 pg=${EVENTAGG_TEST_POSTGRES_URL:-}
 port=18290
+
+# CPU time (clock ticks, user and system) of a process, and of all the
+# PostgreSQL processes on this machine (0 if none are: a remote database).
+hz=$(getconf CLK_TCK)
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+db_ticks() {
+  [ "$1" = postgres ] || { echo 0; return; }
+  local p sum=0
+  for p in $(pgrep -x postgres || true); do sum=$((sum + $(ticks "$p" 2>/dev/null || echo 0))); done
+  echo "$sum"
+}
+per_event() { awk -v d="$1" -v hz="$hz" -v n="$events" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }'; }
 
 run() { # store topics round
   local store=$1 topics=$2 round=$3 schema="" store_flag
@@ -43,8 +57,11 @@ run() { # store topics round
     "$bin" bench --url "http://127.0.0.1:$port" --events "$events" --batch 100 --concurrency 8 \
       --topics "$topics" --id random --duplicate-rate 0.2 --json >/dev/null
   fi
+  local s0 s1 d0 d1
+  s0=$(ticks "$pid") d0=$(db_ticks "$store")
   out=$("$bin" bench --url "http://127.0.0.1:$port" --events "$events" --batch 100 --concurrency 8 \
     --topics "$topics" --id random --duplicate-rate 0.2 --json)
+  s1=$(ticks "$pid") d1=$(db_ticks "$store")
   eps=$(echo "$out" | sed -n 's/.*"events_per_second": \([0-9.]*\).*/\1/p')
   p99=$(echo "$out" | tr -d '\n ' | sed -n 's/.*"p99":\([0-9.]*\).*/\1/p')
   mism=$(echo "$out" | tr -d '\n' | sed -n 's/.*"mismatches": \[\(.*\)\].*/\1/p')
@@ -52,13 +69,16 @@ run() { # store topics round
   rss=$(awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' "/proc/$pid/status")
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
   [ -n "$schema" ] && psql "$pg" -qc "SET client_min_messages = warning; DROP SCHEMA $schema CASCADE"
-  printf '| %s | %s | %s | %.0f | %s | %s | %s | %s | `eventagg bench --url … --events %s --batch 100 --concurrency 8 --topics %s --id random` |\n' \
-    "$round" "$store" "$topics" "$eps" "$p99" "$rss" "$stats" "${mism:-none}" "$events" "$topics"
+  local cpu dbcpu=–
+  cpu=$(per_event $((s1 - s0)))
+  [ "$store" = postgres ] && [ "$d0" != 0 ] && dbcpu=$(per_event $((d1 - d0)))
+  printf '| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s | `eventagg bench --url … --events %s --batch 100 --concurrency 8 --topics %s --id random` |\n' \
+    "$round" "$store" "$topics" "$eps" "$p99" "$cpu" "$dbcpu" "$rss" "$stats" "${mism:-none}" "$events" "$topics"
   echo "$round $store $topics $eps" >> "$work/eps"
 }
 
-echo '| round | store | topics | events/s | p99 ms | server peak RSS | /stats after | /stats mismatches | command |'
-echo '|---|---|---|---|---|---|---|---|---|'
+echo '| round | store | topics | events/s | p99 ms | server CPU µs/event | PostgreSQL CPU µs/event | server peak RSS | /stats after | /stats mismatches | command |'
+echo '|---|---|---|---|---|---|---|---|---|---|---|'
 for round in $(seq 1 "$rounds"); do
   for topics in "${counts[@]}"; do
     for store in $stores; do run "$store" "$topics" "$round" </dev/null; done
