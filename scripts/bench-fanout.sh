@@ -11,7 +11,8 @@
 #   catch-up    N streams of all topics from the start (replaying the fill)
 # Prints events/s, p99, the server's CPU per event published (from /proc:
 # the part of the cost that is the server's, whoever reads the streams),
-# and how many events the first stream received.
+# the load generator's (with CLIENT=bench, the streams' readers' too), and
+# how many events the first stream received.
 # With CLIENT=bench the all and one-topic streams are held by eventagg
 # bench itself (--subscribers), in one process instead of N curls, and the
 # run fails unless each stream received exactly its events.
@@ -43,8 +44,8 @@ subscribers() { curl -s "127.0.0.1:$port/metrics" | sed -n 's/^eventagg_subscrib
 echo "\`eventagg bench --events $events --batch 100 --concurrency 8 --id random\`, store filled with $fill events, $n subscribers:"
 echo
 hz=$(getconf CLK_TCK)
-echo '| round | subscribers | events/s | p99 ms | server CPU µs/event | events the first stream got |'
-echo '|---|---|---|---|---|---|'
+echo '| round | subscribers | events/s | p99 ms | server CPU µs/event | eventagg bench CPU µs/event | events the first stream got |'
+echo '|---|---|---|---|---|---|---|'
 for round in $(seq 1 "$rounds"); do
   for kind in $kinds; do
     rm -f "$work"/run.db* "$work"/first.out
@@ -70,10 +71,11 @@ for round in $(seq 1 "$rounds"); do
       done
     fi
     until [ "$(subscribers)" = "$want" ]; do sleep 0.1; done
-    cpu0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    cpu0=$(awk '{print $14 + $15}' "/proc/$pid/stat") own0=$(awk '{print $16 + $17}' "/proc/$$/stat")
     out=$("$bin" bench --url "http://127.0.0.1:$port" --events "$events" --batch 100 --concurrency 8 --id random --duplicate-rate 0.2 --json "${subs[@]}")
-    cpu1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    cpu1=$(awk '{print $14 + $15}' "/proc/$pid/stat") own1=$(awk '{print $16 + $17}' "/proc/$$/stat")
     us=$(awk -v d=$((cpu1 - cpu0)) -v hz="$hz" -v n="$events" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')
+    bus=$(awk -v d=$((own1 - own0)) -v hz="$hz" -v n="$events" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')
     got=0
     [ -e "$work/first.out" ] && got=$(grep -c '^data: ' "$work/first.out" || true)
     [ ${#subs[@]} -gt 0 ] && got=$(echo "$out" | tr -d '\n ' | sed -n 's/.*"received_min":\([0-9]*\).*/\1/p')
@@ -81,6 +83,6 @@ for round in $(seq 1 "$rounds"); do
     stop
     eps=$(echo "$out" | sed -n 's/.*"events_per_second": \([0-9.]*\).*/\1/p')
     p99=$(echo "$out" | tr -d '\n ' | sed -n 's/.*"p99":\([0-9.]*\).*/\1/p')
-    printf '| %s | %s | %.0f | %s | %s | %s |\n' "$round" "$kind" "$eps" "$p99" "$us" "$got"
+    printf '| %s | %s | %.0f | %s | %s | %s | %s |\n' "$round" "$kind" "$eps" "$p99" "$us" "$bus" "$got"
   done
 done

@@ -391,7 +391,7 @@ func (s *Store) append(ctx context.Context, g *group, rejected int) ([]eventagg.
 		received[place[e.Topic]-1]++
 	}
 
-	hintSeqs, hintTokens := s.lastSeqs.hints(g.topicIDs, g.buckets)
+	hintSeqs, hintTokens := s.lastSeqs.hints(g.topics, g.topicIDs, g.buckets)
 	token := newToken()
 	topicBucket := make([]int32, len(g.topics)) // each topic's bucket's place, 1-based
 	for k, id := range g.topicIDs {
@@ -423,16 +423,17 @@ func (s *Store) append(ctx context.Context, g *group, rejected int) ([]eventagg.
 
 // learned is what a durable group tells lastSeqs: the token it found in
 // each bucket it added to, and the last seq of each topic it added to.
-func (g *group) learned(out []eventagg.Appended, prior []int64, place map[string]int32) (map[int32]int64, map[int64]int64) {
+func (g *group) learned(out []eventagg.Appended, prior []int64, place map[string]int32) (map[int32]int64, map[string]topicSeq) {
 	found := make(map[int32]int64, len(g.buckets))
-	seqs := make(map[int64]int64, len(g.topics))
+	seqs := make(map[string]topicSeq, len(g.topics))
 	for i, a := range out {
 		if a.Duplicate || g.dupOf[i] >= 0 {
 			continue
 		}
-		id := g.topicIDs[place[g.events[i].Topic]-1]
-		seqs[id] = max(seqs[id], a.Seq)
-		found[int32(id%buckets)] = prior[i]
+		topic := g.events[i].Topic
+		b := int32(g.topicIDs[place[topic]-1] % buckets)
+		seqs[topic] = topicSeq{bucket: b, seq: max(seqs[topic].seq, a.Seq)}
+		found[b] = prior[i]
 	}
 	return found, seqs
 }

@@ -3,6 +3,8 @@ package postgres
 import (
 	"math/rand/v2"
 	"sync"
+
+	"github.com/eventagg/eventagg/internal/store/namecache"
 )
 
 // lastSeqs is what this replica knows of its topics' last seqs, so that the
@@ -30,8 +32,7 @@ type lastSeqs struct {
 	token  [buckets]int64  // each bucket's token as this replica's last commit in it left it
 	epoch  [buckets]uint64 // 0: nothing known of the bucket
 	next   uint64
-	topics map[int64]seqAt // by topic id, at most max
-	max    int
+	topics *namecache.Cache[seqAt] // by topic name, bounded
 }
 
 type seqAt struct {
@@ -40,7 +41,7 @@ type seqAt struct {
 }
 
 func newLastSeqs(max int) *lastSeqs {
-	return &lastSeqs{topics: make(map[int64]seqAt), max: max}
+	return &lastSeqs{topics: namecache.New[seqAt](max)}
 }
 
 // newToken returns a group's token: random, and never 0, which stands for
@@ -53,17 +54,17 @@ func newToken() int64 {
 	}
 }
 
-// hints returns, for the group's topics, each one's last seq if known (-1
-// if not), and for its buckets the token under which they hold (0 if
-// none).
-func (c *lastSeqs) hints(topicIDs []int64, bucketIDs []int32) (seqs, tokens []int64) {
+// hints returns, for the group's topics (names and ids), each one's last
+// seq if known (-1 if not), and for its buckets the token under which they
+// hold (0 if none).
+func (c *lastSeqs) hints(topics []string, topicIDs []int64, bucketIDs []int32) (seqs, tokens []int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	seqs, tokens = make([]int64, len(topicIDs)), make([]int64, len(bucketIDs))
-	for k, id := range topicIDs {
+	seqs, tokens = make([]int64, len(topics)), make([]int64, len(bucketIDs))
+	for k, name := range topics {
 		seqs[k] = -1
-		if e := c.epoch[id%buckets]; e != 0 {
-			if t, ok := c.topics[id]; ok && t.epoch == e {
+		if e := c.epoch[topicIDs[k]%buckets]; e != 0 {
+			if t, ok := c.topics.Get(name); ok && t.epoch == e {
 				seqs[k] = t.seq
 			}
 		}
@@ -76,10 +77,16 @@ func (c *lastSeqs) hints(topicIDs []int64, bucketIDs []int32) (seqs, tokens []in
 	return seqs, tokens
 }
 
+// topicSeq is a topic's last seq after a group, and its bucket.
+type topicSeq struct {
+	bucket int32
+	seq    int64
+}
+
 // learn records a durable group that wrote token into the buckets of
 // prior (each with the token it found there), and left each topic of seqs
 // at that last seq.
-func (c *lastSeqs) learn(token int64, prior map[int32]int64, seqs map[int64]int64) {
+func (c *lastSeqs) learn(token int64, prior map[int32]int64, seqs map[string]topicSeq) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for b, found := range prior {
@@ -89,16 +96,7 @@ func (c *lastSeqs) learn(token int64, prior map[int32]int64, seqs map[int64]int6
 		}
 		c.token[b] = token
 	}
-	for id, seq := range seqs {
-		if _, ok := c.topics[id]; !ok && len(c.topics) >= c.max {
-			drop := max(c.max/8, 1)
-			for k := range c.topics {
-				delete(c.topics, k)
-				if drop--; drop == 0 {
-					break
-				}
-			}
-		}
-		c.topics[id] = seqAt{seq: seq, epoch: c.epoch[id%buckets]}
+	for name, t := range seqs {
+		c.topics.Put(name, seqAt{seq: t.seq, epoch: c.epoch[t.bucket]})
 	}
 }
