@@ -233,6 +233,13 @@ const lockBuckets = `SELECT count(*) FROM (SELECT 1 FROM buckets WHERE id = ANY(
 // topic so far: stored (read only for topics that need it, $18) or earlier
 // in the group.
 //
+// Hints (see lastSeqs): $23 is the replica's last seq of each topic (-1 if
+// it has none), $24 the token under which the hints of each bucket hold
+// (0: none), $25 each topic's bucket's place in $14. A topic's hint stands
+// in for its max(seq) probe only if its bucket's row still holds that
+// token; $26 is this group's token, written into every bucket it adds to,
+// and each new event returns the token its bucket held before (prior).
+//
 // A topic whose last seq was 0 gets its first events here: that is when it
 // starts to count in counters.topics (a topic row made for a group that then
 // failed has none, and is not listed).
