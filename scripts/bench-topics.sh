@@ -13,6 +13,7 @@
 #   ROUNDS=2  EVENTS=200000  STORES="sqlite postgres"
 #   EVENTAGG_TEST_POSTGRES_URL=postgres://… (for the postgres rows)
 #   EVENTAGG_BIN=path runs a binary built elsewhere (say, another commit).
+#   BENCH_FLAGS="--clocks=false" adds flags to the load generator's runs.
 #   WARM=1 runs the same load once unmeasured first, so that the measured run
 #   finds its topics (and as many events) stored: the cost of an event with
 #   many topics, apart from the cost of creating them.
@@ -22,6 +23,7 @@ set -euo pipefail
 counts=("${@:-8 100000}")
 [ $# -eq 0 ] && counts=(8 100000)
 rounds=${ROUNDS:-2} events=${EVENTS:-200000} stores=${STORES:-sqlite postgres}
+extra=${BENCH_FLAGS:-} # more flags for eventagg bench, say --clocks=false
 pg=${EVENTAGG_TEST_POSTGRES_URL:-}
 port=18290
 
@@ -55,12 +57,12 @@ run() { # store topics round
   local out eps p99 mism stats rss
   if [ -n "${WARM:-}" ]; then
     "$bin" bench --url "http://127.0.0.1:$port" --events "$events" --batch 100 --concurrency 8 \
-      --topics "$topics" --id random --duplicate-rate 0.2 --json >/dev/null
+      --topics "$topics" --id random --duplicate-rate 0.2 $extra --json >/dev/null
   fi
   local s0 s1 d0 d1
   s0=$(ticks "$pid") d0=$(db_ticks "$store")
   out=$("$bin" bench --url "http://127.0.0.1:$port" --events "$events" --batch 100 --concurrency 8 \
-    --topics "$topics" --id random --duplicate-rate 0.2 --json)
+    --topics "$topics" --id random --duplicate-rate 0.2 $extra --json)
   s1=$(ticks "$pid") d1=$(db_ticks "$store")
   eps=$(echo "$out" | sed -n 's/.*"events_per_second": \([0-9.]*\).*/\1/p')
   p99=$(echo "$out" | tr -d '\n ' | sed -n 's/.*"p99":\([0-9.]*\).*/\1/p')

@@ -233,12 +233,14 @@ const lockBuckets = `SELECT count(*) FROM (SELECT 1 FROM buckets WHERE id = ANY(
 // topic so far: stored (read only for topics that need it, $18) or earlier
 // in the group.
 //
-// Hints (see lastSeqs): $23 is the replica's last seq of each topic (-1 if
-// it has none), $24 the token under which the hints of each bucket hold
-// (0: none), $25 each topic's bucket's place in $14. A topic's hint stands
-// in for its max(seq) probe only if its bucket's row still holds that
-// token; $26 is this group's token, written into every bucket it adds to,
-// and each new event returns the token its bucket held before (prior).
+// Hints (see lastSeqs): $23 is the replica's last seq of each topic and
+// $27 its largest clock (-1 where it has none), $24 the token under which
+// the hints of each bucket hold (0: none), $25 each topic's bucket's place
+// in $14. A topic's hints stand in for its max(seq) and max(clock) probes
+// only if its bucket's row still holds that token; $26 is this group's
+// token, written into every bucket it adds to, and each new event returns
+// the token its bucket held before (prior) and its topic's largest clock
+// before the group, where $18 asked for it.
 //
 // A topic whose last seq was 0 gets its first events here: that is when it
 // starts to count in counters.topics (a topic row made for a group that then
@@ -260,8 +262,10 @@ WITH input AS (
 	                              ELSE COALESCE((SELECT max(e.seq) FROM events e WHERE e.topic_id = r.id), 0) END END
 	             FROM unnest($8::bigint[], $23::bigint[], $25::int[]) WITH ORDINALITY AS r(id, hint, bk, k) ORDER BY r.k) AS seq,
 	       b.pos, b.token,
-	       ARRAY(SELECT CASE WHEN r.need THEN COALESCE((SELECT max(e.clock) FROM events e WHERE e.topic_id = r.id), 0) ELSE 0 END
-	             FROM unnest($8::bigint[], $18::bool[]) WITH ORDINALITY AS r(id, need, k) ORDER BY r.k) AS clock
+	       ARRAY(SELECT CASE WHEN NOT r.need THEN 0
+	                         WHEN r.hint >= 0 AND ($24::bigint[])[r.bk] <> 0 AND b.token[r.bk] = ($24::bigint[])[r.bk] THEN r.hint
+	                         ELSE COALESCE((SELECT max(e.clock) FROM events e WHERE e.topic_id = r.id), 0) END
+	             FROM unnest($8::bigint[], $18::bool[], $27::bigint[], $25::int[]) WITH ORDINALITY AS r(id, need, hint, bk, k) ORDER BY r.k) AS clock
 	FROM bucket b
 ), fresh AS (
 	SELECT i.ord, i.topic_id, i.event_id, i.ts, i.source, i.payload, i.digest,
@@ -269,7 +273,7 @@ WITH input AS (
 	       i.last_pos + row_number() OVER (PARTITION BY i.topic_id % ` + bucketsSQL + ` ORDER BY i.ord) AS pos,
 	       CASE WHEN i.clock >= 0 THEN i.clock
 	            ELSE greatest(i.last_clock, max(NULLIF(i.clock, -1)) OVER (PARTITION BY i.topic_id ORDER BY i.ord)) END AS clock,
-	       i.prior
+	       i.prior, i.last_clock
 	FROM (SELECT i.*, l.seq[i.tk] AS last_seq, l.pos[i.bk] AS last_pos, l.clock[i.tk] AS last_clock, l.token[i.bk] AS prior
 	      FROM input i, last l WHERE i.stored_seq IS NULL OFFSET 0) AS i
 ), inserted AS (
@@ -305,9 +309,9 @@ WITH input AS (
 	             pg_notify('` + commitChannel + `', '')) AS n
 	WHERE shard = $12
 )
-SELECT ord, seq, false, false, clock, prior FROM fresh
+SELECT ord, seq, false, false, clock, prior, last_clock FROM fresh
 UNION ALL
-SELECT ord, seq, true, conflict, 0, 0 FROM judged WHERE NOT fresh`
+SELECT ord, seq, true, conflict, 0, 0, 0 FROM judged WHERE NOT fresh`
 
 // asyncCommit lets the group's transaction, and only it, commit without
 // waiting for its WAL flush (see append). It also keeps the group statement
@@ -398,7 +402,7 @@ func (s *Store) append(ctx context.Context, g *group, rejected int) ([]eventagg.
 		received[place[e.Topic]-1]++
 	}
 
-	hintSeqs, hintTokens := s.lastSeqs.hints(g.topics, g.topicIDs, g.buckets)
+	hintSeqs, hintClocks, hintTokens := s.lastSeqs.hints(g.topics, g.topicIDs, g.buckets)
 	token := newToken()
 	topicBucket := make([]int32, len(g.topics)) // each topic's bucket's place, 1-based
 	for k, id := range g.topicIDs {
@@ -410,9 +414,9 @@ func (s *Store) append(ctx context.Context, g *group, rejected int) ([]eventagg.
 	batch.Queue(lockBuckets, g.buckets)
 	batch.Queue(appendGroup, in.tids, in.ids, in.ts, in.sources, in.payloads, in.ord,
 		s.Now().UnixMicro(), g.topicIDs, received, len(g.events), rejected, shard(), in.tk, g.buckets, in.bk,
-		in.digests, in.clocks, needClock, rep.ord, rep.fk, rep.digests, rep.tk, hintSeqs, hintTokens, topicBucket, token)
+		in.digests, in.clocks, needClock, rep.ord, rep.fk, rep.digests, rep.tk, hintSeqs, hintTokens, topicBucket, token, hintClocks)
 	br := s.pool.SendBatch(ctx, batch)
-	out, prior, err := readAppended(br, g)
+	out, before, err := readAppended(br, g)
 	// Close reads up to the end of the pipeline, where PostgreSQL commits.
 	if cerr := br.Close(); err == nil {
 		err = cerr
@@ -423,14 +427,16 @@ func (s *Store) append(ctx context.Context, g *group, rejected int) ([]eventagg.
 	if err != nil {
 		return nil, err
 	}
-	found, seqs := g.learned(out, prior, place)
+	found, seqs := g.learned(out, before, place, needClock)
 	s.lastSeqs.learn(token, found, seqs)
 	return out, nil
 }
 
 // learned is what a durable group tells lastSeqs: the token it found in
-// each bucket it added to, and the last seq of each topic it added to.
-func (g *group) learned(out []eventagg.Appended, prior []int64, place map[string]int32) (map[int32]int64, map[string]topicSeq) {
+// each bucket it added to, and the last seq and largest clock of each topic
+// it added to (the clock -1 where the group did not learn the one before,
+// which it does only for topics with events sent without a clock).
+func (g *group) learned(out []eventagg.Appended, before []stateBefore, place map[string]int32, needClock []bool) (map[int32]int64, map[string]topicSeq) {
 	found := make(map[int32]int64, len(g.buckets))
 	seqs := make(map[string]topicSeq, len(g.topics))
 	for i, a := range out {
@@ -438,12 +444,26 @@ func (g *group) learned(out []eventagg.Appended, prior []int64, place map[string
 			continue
 		}
 		topic := g.events[i].Topic
-		b := int32(g.topicIDs[place[topic]-1] % buckets)
-		seqs[topic] = topicSeq{bucket: b, seq: max(seqs[topic].seq, a.Seq)}
-		found[b] = prior[i]
+		k := place[topic] - 1
+		b := int32(g.topicIDs[k] % buckets)
+		t, ok := seqs[topic]
+		if !ok {
+			t = topicSeq{bucket: b, clockBefore: -1}
+			if needClock[k] {
+				t.clockBefore = before[i].clock
+			}
+		}
+		t.seq, t.clock = max(t.seq, a.Seq), max(t.clock, a.Clock)
+		seqs[topic] = t
+		found[b] = before[i].token
 	}
 	return found, seqs
 }
+
+// stateBefore is what a new event's row says of its bucket and topic before
+// the group: the bucket's token, and the topic's largest clock (where the
+// group asked for it).
+type stateBefore struct{ token, clock int64 }
 
 // bucketsOf returns the distinct buckets of the topics, sorted: the lock
 // order.
@@ -462,7 +482,7 @@ func bucketsOf(topicIDs []int64) []int32 {
 
 // readAppended reads the statements' results into per-event verdicts;
 // in-group repeats take the seq of their first occurrence.
-func readAppended(br pgx.BatchResults, g *group) (out []eventagg.Appended, prior []int64, err error) {
+func readAppended(br pgx.BatchResults, g *group) (out []eventagg.Appended, before []stateBefore, err error) {
 	if _, err := br.Exec(); err != nil {
 		return nil, nil, fmt.Errorf("append: %w", err)
 	}
@@ -473,7 +493,7 @@ func readAppended(br pgx.BatchResults, g *group) (out []eventagg.Appended, prior
 	if locked != len(g.buckets) {
 		return nil, nil, fmt.Errorf("lock buckets: %d of %d found", locked, len(g.buckets))
 	}
-	out, prior = make([]eventagg.Appended, len(g.events)), make([]int64, len(g.events))
+	out, before = make([]eventagg.Appended, len(g.events)), make([]stateBefore, len(g.events))
 	rows, err := br.Query()
 	if err != nil {
 		return nil, nil, fmt.Errorf("append: %w", err)
@@ -482,12 +502,12 @@ func readAppended(br pgx.BatchResults, g *group) (out []eventagg.Appended, prior
 	for rows.Next() {
 		var ord int32
 		var a eventagg.Appended
-		var p int64
-		if err := rows.Scan(&ord, &a.Seq, &a.Duplicate, &a.Conflict, &a.Clock, &p); err != nil {
+		var b stateBefore
+		if err := rows.Scan(&ord, &a.Seq, &a.Duplicate, &a.Conflict, &a.Clock, &b.token, &b.clock); err != nil {
 			rows.Close()
 			return nil, nil, fmt.Errorf("append: %w", err)
 		}
-		out[ord], prior[ord] = a, p
+		out[ord], before[ord] = a, b
 		n++
 	}
 	if err := rows.Err(); err != nil {
@@ -501,5 +521,5 @@ func readAppended(br pgx.BatchResults, g *group) (out []eventagg.Appended, prior
 			out[i].Seq = out[j].Seq
 		}
 	}
-	return out, prior, nil
+	return out, before, nil
 }

@@ -257,7 +257,7 @@ func TestGroupPlanProbesTopics(t *testing.T) {
 		if vacuumed {
 			smallTables(t, s)
 		}
-		plan := genericPlan(t, s, asyncCommit, appendGroup, 26)
+		plan := genericPlan(t, s, asyncCommit, appendGroup, 27)
 		for _, bad := range []string{"Seq Scan on topics", "Seq Scan on events", "Hash Join", "Merge Join"} {
 			if strings.Contains(plan, bad) {
 				t.Errorf("vacuumed %v: the group's generic plan has a %s:\n%s", vacuumed, bad, plan)
@@ -417,7 +417,9 @@ func TestStatementsProbeIndexes(t *testing.T) {
 
 // A replica's hints (lastSeqs) stand in for the probe of each topic's last
 // seq: here the topic's last event is taken out behind the replica's back,
-// so that only a group that used the hint numbers the next event 3.
+// so that only a group that used the hint numbers the next event 3. And
+// for the probe of its largest clock, when its clocks are then lowered
+// behind its back.
 func TestLastSeqHintsSkipTheProbe(t *testing.T) {
 	ctx := context.Background()
 	s := openFresh(t)
@@ -434,6 +436,22 @@ func TestLastSeqHintsSkipTheProbe(t *testing.T) {
 	if err != nil || out[0].Seq != 3 {
 		t.Fatalf("%+v, %v; want seq 3 from the hint", out, err)
 	}
+
+	// The same for the largest clock, which an event sent without one takes.
+	clocked := eventagg.Event{Topic: "c", EventID: "a", Timestamp: time.Now(), Source: "s", Payload: []byte(`{}`), HasClock: true, Clock: 5}
+	without := func(id string) eventagg.Event {
+		return eventagg.Event{Topic: "c", EventID: id, Timestamp: time.Now(), Source: "s", Payload: []byte(`{}`)}
+	}
+	if _, err := s.Append(ctx, []eventagg.Event{clocked, without("b")}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, `UPDATE events SET clock = 0`); err != nil {
+		t.Fatal(err)
+	}
+	out, err = s.Append(ctx, []eventagg.Event{without("c")}, 0)
+	if err != nil || out[0].Clock != 5 {
+		t.Fatalf("%+v, %v; want clock 5 from the hint", out, err)
+	}
 }
 
 // A hint holds only while the bucket's token is the one this replica's last
@@ -442,7 +460,8 @@ func TestLastSeqHintsSkipTheProbe(t *testing.T) {
 // its bucket row is put back as it was. Replica b then adds as many events
 // to another topic of the same bucket, which brings the bucket back to the
 // same position. a's next event in the topic must take the seq after what
-// is stored; the hint it learned from the lost commit would give 4.
+// is stored, and the largest clock stored; the hints it learned from the
+// lost commit would give seq 4 and clock 9.
 func TestLastSeqHintsSurviveALostCommit(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.FreshSchema(t)
@@ -474,7 +493,9 @@ func TestLastSeqHintsSurviveALostCommit(t *testing.T) {
 	if _, err := a.pool.Exec(ctx, saved); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Append(ctx, []eventagg.Event{ev(topic, "lost1"), ev(topic, "lost2")}, 0); err != nil {
+	lost := []eventagg.Event{ev(topic, "lost1"), ev(topic, "lost2")}
+	lost[0].HasClock, lost[0].Clock = true, 9 // the topic's largest clock, had it not been lost
+	if _, err := a.Append(ctx, lost, 0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.pool.Exec(ctx, `DELETE FROM events WHERE event_id LIKE 'lost%';
@@ -485,7 +506,7 @@ func TestLastSeqHintsSurviveALostCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err := a.Append(ctx, []eventagg.Event{ev(topic, "next")}, 0)
-	if err != nil || out[0].Seq != 2 {
-		t.Fatalf("%s after the lost commit: %+v, %v; want seq 2", topic, out, err)
+	if err != nil || out[0].Seq != 2 || out[0].Clock != 0 {
+		t.Fatalf("%s after the lost commit: %+v, %v; want seq 2, clock 0", topic, out, err)
 	}
 }
