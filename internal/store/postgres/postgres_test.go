@@ -64,7 +64,7 @@ func TestUnreachableIsUnavailable(t *testing.T) {
 // into a fresh schema, opens it, which migrates it, and reads everything
 // back.
 func TestOpensOldSchemas(t *testing.T) {
-	for _, v := range []int{1, 2, 3, 4} {
+	for _, v := range []int{1, 2, 3, 4, 5} {
 		t.Run(fmt.Sprint("schema", v), func(t *testing.T) {
 			url := pgtest.FreshSchema(t)
 			dump, err := os.ReadFile(fmt.Sprintf("testdata/schema%d.sql", v))
