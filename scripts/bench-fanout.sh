@@ -43,7 +43,6 @@ subscribers() { curl -s "127.0.0.1:$port/metrics" | sed -n 's/^eventagg_subscrib
 
 echo "\`eventagg bench --events $events --batch 100 --concurrency 8 --id random\`, store filled with $fill events, $n subscribers:"
 echo
-hz=$(getconf CLK_TCK)
 echo '| round | subscribers | events/s | p99 ms | server CPU µs/event | eventagg bench CPU µs/event | events the first stream got |'
 echo '|---|---|---|---|---|---|---|'
 for round in $(seq 1 "$rounds"); do
@@ -71,11 +70,10 @@ for round in $(seq 1 "$rounds"); do
       done
     fi
     until [ "$(subscribers)" = "$want" ]; do sleep 0.1; done
-    cpu0=$(awk '{print $14 + $15}' "/proc/$pid/stat") own0=$(awk '{print $16 + $17}' "/proc/$$/stat")
+    cpu0=$(ticks "$pid") own0=$(children_ticks)
     out=$("$bin" bench --url "http://127.0.0.1:$port" --events "$events" --batch 100 --concurrency 8 --id random --duplicate-rate 0.2 --json "${subs[@]}")
-    cpu1=$(awk '{print $14 + $15}' "/proc/$pid/stat") own1=$(awk '{print $16 + $17}' "/proc/$$/stat")
-    us=$(awk -v d=$((cpu1 - cpu0)) -v hz="$hz" -v n="$events" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')
-    bus=$(awk -v d=$((own1 - own0)) -v hz="$hz" -v n="$events" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')
+    cpu1=$(ticks "$pid") own1=$(children_ticks)
+    us=$(per_event $((cpu1 - cpu0))) bus=$(per_event $((own1 - own0)))
     got=0
     [ -e "$work/first.out" ] && got=$(grep -c '^data: ' "$work/first.out" || true)
     [ ${#subs[@]} -gt 0 ] && got=$(echo "$out" | tr -d '\n ' | sed -n 's/.*"received_min":\([0-9]*\).*/\1/p')

@@ -27,17 +27,14 @@ extra=${BENCH_FLAGS:-} # more flags for eventagg bench, say --clocks=false
 pg=${EVENTAGG_TEST_POSTGRES_URL:-}
 port=18290
 
-# CPU time (clock ticks, user and system) of a process, and of all the
-# PostgreSQL processes on this machine (0 if none are: a remote database).
-hz=$(getconf CLK_TCK)
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# db_ticks STORE prints the CPU time of all the PostgreSQL processes on
+# this machine (0 if none are: a remote database), in clock ticks.
 db_ticks() {
   [ "$1" = postgres ] || { echo 0; return; }
   local p sum=0
   for p in $(pgrep -x postgres || true); do sum=$((sum + $(ticks "$p" 2>/dev/null || echo 0))); done
   echo "$sum"
 }
-per_event() { awk -v d="$1" -v hz="$hz" -v n="$events" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }'; }
 
 run() { # store topics round
   local store=$1 topics=$2 round=$3 schema="" store_flag
@@ -74,8 +71,8 @@ run() { # store topics round
   local cpu dbcpu=–
   cpu=$(per_event $((s1 - s0)))
   [ "$store" = postgres ] && [ "$d0" != 0 ] && dbcpu=$(per_event $((d1 - d0)))
-  printf '| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s | `eventagg bench --url … --events %s --batch 100 --concurrency 8 --topics %s --id random` |\n' \
-    "$round" "$store" "$topics" "$eps" "$p99" "$cpu" "$dbcpu" "$rss" "$stats" "${mism:-none}" "$events" "$topics"
+  printf '| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s | `eventagg bench --url … --events %s --batch 100 --concurrency 8 --topics %s --id random%s` |\n' \
+    "$round" "$store" "$topics" "$eps" "$p99" "$cpu" "$dbcpu" "$rss" "$stats" "${mism:-none}" "$events" "$topics" "${extra:+ $extra}"
   echo "$round $store $topics $eps" >> "$work/eps"
 }
 

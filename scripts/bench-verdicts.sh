@@ -24,7 +24,6 @@ git worktree add -q --detach "$work/base" "$base"
 (cd "$work/base" && go build -o "$work/eventagg-base" ./cmd/eventagg)
 git worktree remove --force "$work/base"
 new=$bin
-hz=$(getconf CLK_TCK)
 
 run() { # variant store round
   local variant=$1 store=$2 round=$3 schema="" flags=() extra=()
@@ -44,12 +43,12 @@ run() { # variant store round
   fi
   start "${flags[@]}"
   local out eps p99 mism cpu0 cpu1 us
-  cpu0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  cpu0=$(ticks "$pid")
   out=$("$new" bench --url "http://127.0.0.1:$port" --events "$events" --batch 100 --concurrency 8 \
     --topics "$topics" --id random --duplicate-rate 0.2 --json "${extra[@]}")
-  cpu1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  cpu1=$(ticks "$pid")
   stop
-  us=$(awk -v d=$((cpu1 - cpu0)) -v hz="$hz" -v n="$events" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')
+  us=$(per_event $((cpu1 - cpu0)))
   [ -n "$schema" ] && psql "$pg" -qc "SET client_min_messages = warning; DROP SCHEMA $schema CASCADE"
   eps=$(echo "$out" | sed -n 's/.*"events_per_second": \([0-9.]*\).*/\1/p')
   p99=$(echo "$out" | tr -d '\n ' | sed -n 's/.*"p99":\([0-9.]*\).*/\1/p')

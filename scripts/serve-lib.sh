@@ -29,6 +29,14 @@ start() {
 }
 stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
 
+# ticks PID prints a process's CPU time (user and system, in clock ticks);
+# children_ticks the same for this shell's children that have ended (and
+# been waited for); per_event TICKS prints ticks as µs per event of $events.
+hz=$(getconf CLK_TCK)
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+children_ticks() { awk '{print $16 + $17}' "/proc/$$/stat"; }
+per_event() { awk -v d="$1" -v hz="$hz" -v n="$events" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }'; }
+
 # stat_of NAME prints an integer field of /stats.
 stat_of() { curl -s "127.0.0.1:$port/stats" | sed -n "s/.*\"$1\": *\([0-9]*\).*/\1/p"; }
 
