@@ -19,7 +19,14 @@ import (
 
 func openFresh(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), pgtest.FreshSchema(t))
+	return openOn(t, pgtest.FreshSchema(t))
+}
+
+// openOn opens a store on url (a replica, when called twice), closed at
+// the test's end.
+func openOn(t *testing.T, url string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,12 +360,7 @@ func genericPlan(t *testing.T, s *Store, settings, stmt string) string {
 func TestStatementsProbeIndexes(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.FreshSchema(t)
-	young, err := Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer young.Close()
-	smallTables(t, young)
+	smallTables(t, openOn(t, url))
 
 	var mu sync.Mutex
 	var plans []string
@@ -472,16 +474,7 @@ func TestLastSeqHintsSkipTheProbe(t *testing.T) {
 func TestLastSeqHintsSurviveALostCommit(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.FreshSchema(t)
-	a, err := Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, b := openOn(t, url), openOn(t, url)
 	ev := func(topic, id string) eventagg.Event {
 		return eventagg.Event{Topic: topic, EventID: id, Timestamp: time.Now(), Source: "s", Payload: []byte(`{}`)}
 	}
