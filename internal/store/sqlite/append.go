@@ -74,6 +74,7 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 	receivedAt := micros(s.Now())
 	at := time.UnixMicro(receivedAt).UTC() // as a read gives it back
 	var lastID int64
+	ordered := 0 // in-order events: rows of seq_in_recent
 	for i := range events {
 		e := &events[i]
 		g := topics[e.Topic]
@@ -107,6 +108,9 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 		}
 		if lastID, err = res.LastInsertId(); err != nil {
 			return nil, err
+		}
+		if inOrder {
+			ordered++
 		}
 		g.lastSeq++
 		g.maxClock, g.maxTs = max(g.maxClock, clock), max(g.maxTs, ts)
@@ -156,6 +160,9 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 	if len(s.keys.hot) >= s.keys.limit {
 		s.mergeSoon()
 	}
+	if s.levels.rows += ordered + created; s.levels.rows >= s.levels.limit {
+		s.wakeMerger()
+	}
 	return out, nil
 }
 
@@ -192,7 +199,7 @@ func (s *Store) checkDataVersion(ctx context.Context, tx *sql.Tx) error {
 // loadTopics returns a group for each topic of events, with its id and
 // last seq, from the cache or else the topics table, creating the topics
 // that are new (it returns how many): at most two statements whatever the
-// number of topics.
+// number of topics. Topic ids start at 1, so 0 marks a name not found.
 func (s *Store) loadTopics(ctx context.Context, tx *sql.Tx, events []eventagg.Event) (map[string]*topicGroup, int, error) {
 	topics := make(map[string]*topicGroup)
 	var unknown []string
@@ -212,13 +219,13 @@ func (s *Store) loadTopics(ctx context.Context, tx *sql.Tx, events []eventagg.Ev
 	if len(unknown) == 0 {
 		return topics, 0, nil
 	}
-	names, err := json.Marshal(unknown)
-	if err != nil {
-		return nil, 0, err
-	}
 	found := 0
-	scan := func(stmt *sql.Stmt, what string) error {
-		rows, err := tx.StmtContext(ctx, stmt).QueryContext(ctx, names)
+	scan := func(stmt *sql.Stmt, what string, names []string) error {
+		arg, err := json.Marshal(names)
+		if err != nil {
+			return err
+		}
+		rows, err := tx.StmtContext(ctx, stmt).QueryContext(ctx, arg)
 		if err != nil {
 			return fmt.Errorf("%s topics: %w", what, err)
 		}
@@ -234,12 +241,18 @@ func (s *Store) loadTopics(ctx context.Context, tx *sql.Tx, events []eventagg.Ev
 		}
 		return rows.Err()
 	}
-	if err := scan(s.stmts.loadTopics, "load"); err != nil {
+	if err := scan(s.stmts.loadTopics, "load", unknown); err != nil {
 		return nil, 0, err
 	}
 	existing := found
 	if found < len(unknown) {
-		if err := scan(s.stmts.createTopics, "create"); err != nil {
+		var missing []string
+		for _, name := range unknown {
+			if topics[name].id == 0 {
+				missing = append(missing, name)
+			}
+		}
+		if err := scan(s.stmts.createTopics, "create", missing); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -257,26 +270,14 @@ const noTime = "-9223372036854775808"
 // with their last seq, largest clock and largest time: of the last
 // in-order event, or of a late one, from the partial indexes.
 var loadTopicsSQL = `SELECT name, id,
-				max(expired_seq, COALESCE(` + bothMax("seq", "topics") + `, 0)),
-				max(expired_clock, COALESCE(` + lastInOrder("clock", "topics") + `, 0),
+				max(expired_seq, COALESCE(` + maxOf(inOrderEdge("seq", "topics.id", "true", true),
+	"(SELECT max(seq) FROM events WHERE topic_id = topics.id AND in_order = 0)") + `, 0)),
+				max(expired_clock, COALESCE(` + inOrderAt("clock", "topics.id", true) + `, 0),
 					COALESCE((SELECT max(clock) FROM events WHERE topic_id = topics.id AND in_order = 0), 0)),
-				max(COALESCE(` + lastInOrder("ts", "topics") + `, ` + noTime + `),
+				max(COALESCE(` + inOrderAt("ts", "topics.id", true) + `, ` + noTime + `),
 					COALESCE((SELECT max(ts) FROM events WHERE topic_id = topics.id AND in_order = 0), ` + noTime + `))
-			FROM topics WHERE name IN (SELECT value FROM json_each(?))`
-
-// lastInOrder is a subquery for col of the last in-order event of the
-// topic (the topics row named t), or NULL: one probe of events_seq_in.
-func lastInOrder(col, t string) string {
-	return `(SELECT ` + col + ` FROM events WHERE topic_id = ` + t + `.id AND in_order = 1 ORDER BY seq DESC LIMIT 1)`
-}
-
-// bothMax is a subquery for the largest col of the topic's events, in
-// order and late, each from its own index: a query by topic must name a
-// partial index's condition to use it.
-func bothMax(col, t string) string {
-	return `(SELECT max(x) FROM (SELECT (SELECT max(` + col + `) FROM events WHERE topic_id = ` + t + `.id AND in_order = 1) AS x
-		UNION ALL SELECT (SELECT max(` + col + `) FROM events WHERE topic_id = ` + t + `.id AND in_order = 0)))`
-}
+			FROM topics WHERE id IN (SELECT n.id FROM json_each(?1) AS j JOIN topic_names n ON n.name = j.value
+				UNION ALL SELECT n.id FROM json_each(?1) AS j JOIN topic_names_recent n ON n.name = j.value)`
 
 // writeStmts are the writer's statements, prepared once on the write
 // connection: parsing SQL per group would cost more than the inserts.
@@ -306,9 +307,9 @@ func (s *Store) prepare(ctx context.Context) error {
 		// The topics' arguments are JSON arrays: one statement serves a
 		// group of any number of topics.
 		{&s.stmts.loadTopics, loadTopicsSQL},
-		// Creates those of the names that do not exist yet.
-		{&s.stmts.createTopics, `INSERT INTO topics (name) SELECT value FROM json_each(?1) WHERE true
-			ON CONFLICT (name) DO NOTHING RETURNING name, id, 0, 0, ` + noTime},
+		// Creates the names, which loadTopics has looked for in vain; the
+		// trigger topic_named adds each to topic_names_recent.
+		{&s.stmts.createTopics, `INSERT INTO topics (name) SELECT value FROM json_each(?1) RETURNING name, id, 0, 0, ` + noTime},
 		{&s.stmts.dataVersion, `PRAGMA data_version`},
 		// [[id, duplicates, conflicts], …]
 		{&s.stmts.updateTopics, `UPDATE topics SET duplicates = duplicates + u.value->>1, conflicts = conflicts + u.value->>2

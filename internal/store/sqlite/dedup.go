@@ -356,15 +356,22 @@ func (s *Store) mergeSoon() {
 	if !s.keys.merging() && len(s.keys.hot) > 0 {
 		s.keys.freeze(&s.filter)
 	}
+	s.wakeMerger()
+}
+
+// wakeMerger wakes the merger, unless a wake is pending already.
+func (s *Store) wakeMerger() {
 	select {
 	case s.mergeWake <- struct{}{}:
 	default:
 	}
 }
 
-// merger merges frozen keys in the background until ctx ends; Append wakes
-// it. A failed merge (a full disk, say) keeps its keys frozen and is tried
-// again at the next wake, which every group gives while hot is full.
+// merger merges frozen keys, and the recent levels of topic names and
+// in-order events, in the background until ctx ends; Append wakes it. A
+// failed merge (a full disk, say) keeps its keys frozen, or its levels
+// recent, and is tried again at the next wake, which every group gives
+// while hot or the levels are full.
 func (s *Store) merger(ctx context.Context) {
 	defer close(s.mergerDone)
 	for {
@@ -375,6 +382,7 @@ func (s *Store) merger(ctx context.Context) {
 			if s.mergeFrozen(ctx, true) == nil {
 				s.compact(ctx, true) //nolint:errcheck // tried again after the next merge
 			}
+			s.mergeLevels(ctx) //nolint:errcheck // likewise
 		}
 	}
 }

@@ -25,12 +25,19 @@ func mustOpenKeys(tb testing.TB, path string, recent int) *sqlite.Store {
 }
 
 // TestConformanceMerging runs the conformance suite with room for only four
-// recent keys, so that nearly every group freezes keys and the background
-// merger writes dedup_keys while the tests append (run it with -race).
+// recent keys and three rows in the recent levels, so that nearly every
+// group freezes keys and the background merger writes dedup_keys and the
+// large levels while the tests append and read (run it with -race).
 func TestConformanceMerging(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) func() eventagg.Store {
 		path := filepath.Join(t.TempDir(), "test.db")
-		return func() eventagg.Store { return mustOpenKeys(t, path, 4) }
+		return func() eventagg.Store {
+			s, err := sqlite.OpenOptions(context.Background(), path, sqlite.Options{RecentKeys: 4, LevelRows: 3})
+			if err != nil {
+				t.Fatalf("open %s: %v", path, err)
+			}
+			return s
+		}
 	})
 }
 

@@ -67,28 +67,26 @@ func readPage(q eventagg.EventQuery, rows *sql.Rows) (eventagg.EventPage, error)
 	return page, rows.Err()
 }
 
-// topicArm selects, ordered and limited (?3), the events of topic ?1 that
-// match where: one range of one of migration 005's indexes.
-func topicArm(where, order string) string {
+// lateArm selects, ordered and limited (?3), the late events of topic ?1
+// that match where: one range of one of migration 005's partial indexes.
+func lateArm(where, order string) string {
 	return `SELECT * FROM (SELECT ` + eventColumns + `, e.in_order FROM topics t JOIN events e ON e.topic_id = t.id
-		WHERE t.name = ?1 AND ` + where + ` ORDER BY ` + order + ` LIMIT ?3)`
+		WHERE t.id = ` + topicID("?1") + ` AND e.in_order = 0 AND ` + where + ` ORDER BY ` + order + ` LIMIT ?3)`
 }
 
-// topicArrivalSQL lists topic ?1 after seq ?2, ?3 events: in-order and
-// late events merged by seq.
-var topicArrivalSQL = topicArm(`e.in_order = 1 AND e.seq > ?2`, `e.seq`) + ` UNION ALL ` +
-	topicArm(`e.in_order = 0 AND e.seq > ?2`, `e.seq`) + ` ORDER BY seq LIMIT ?3`
+// topicArrivalSQL lists topic ?1 after seq ?2, ?3 events: in-order
+// (both levels, migration 006) and late events merged by seq.
+var topicArrivalSQL = inOrderArms + ` UNION ALL ` + lateArm(`e.seq > ?2`, `e.seq`) + ` ORDER BY seq LIMIT ?3`
 
 // mergedSQL lists topic ?1 by key (ts or clock), ?3 events: in-order
 // events after seq ?2 (the cursor's Mark), late ones after (?4, ?5).
 func mergedSQL(key string) string {
-	return topicArm(`e.in_order = 1 AND e.seq > ?2`, `e.seq`) + ` UNION ALL ` +
-		topicArm(`e.in_order = 0 AND (e.`+key+`, e.seq) > (?4, ?5)`, `e.`+key+`, e.seq`) +
+	return inOrderArms + ` UNION ALL ` + lateArm(`(e.`+key+`, e.seq) > (?4, ?5)`, `e.`+key+`, e.seq`) +
 		` ORDER BY ` + key + `, seq LIMIT ?3`
 }
 
 // mergedEvents lists a topic by time or clock (key): the in-order events,
-// which events_seq_in lists already sorted by key, merged with the late
+// which seq_in and seq_in_recent list already sorted by key, merged with the late
 // ones from events_time_late or events_clock_late. The cursor's Mark says
 // how far along seq the in-order events have been listed: all those up to
 // it come before the cursor, all those above after it.
@@ -112,7 +110,7 @@ func (s *Store) skipped(ctx context.Context, q eventagg.EventQuery) (int64, erro
 	if q.Topic == "" {
 		err = s.r.QueryRowContext(ctx, `SELECT expired_upto FROM counters WHERE id = 1`).Scan(&end)
 	} else {
-		err = s.r.QueryRowContext(ctx, `SELECT COALESCE((SELECT expired_seq FROM topics WHERE name = ?), 0)`, q.Topic).Scan(&end)
+		err = s.r.QueryRowContext(ctx, `SELECT COALESCE((SELECT expired_seq FROM topics WHERE id = `+topicID("?1")+`), 0)`, q.Topic).Scan(&end)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("read expired: %w", err)
@@ -149,33 +147,44 @@ func (s *Store) Stats(ctx context.Context) (eventagg.Stats, error) {
 	return st, nil
 }
 
-// topicColumns reads a topic's counters from the events' indexes, each an
-// index probe or two (in-order events and late ones, migration 005): the
-// last seq; the seq of the last event the consumer has passed (seq rises
-// with id within a topic, so it is the seq of the last one at or below the
-// offset); the first time (the first in-order event's, or the earliest
-// late one's) and the last (the last in-order event's, or the latest late
-// one's: an in-order event's time is at least every earlier event's).
-// Retention removes a prefix of each topic's events, all of them applied,
-// so both seqs are at least the topic's expired_seq.
+// topicColumns reads a topic's (t's) counters from the events' indexes,
+// each an index probe or two (in-order events, in either level, and late
+// ones): the last seq; the seq of the last event the consumer has passed
+// (seq rises with id within a topic, so it is the seq of the last one at or
+// below the offset, c.consumer_offset); the first time (the first in-order
+// event's, or the earliest late one's) and the last (the last in-order
+// event's, or the latest late one's: an in-order event's time is at least
+// every earlier event's). Retention removes a prefix of each topic's
+// events, all of them applied, so both seqs are at least the topic's
+// expired_seq.
 var topicColumns = `t.name, t.duplicates, t.conflicts,
-	max(t.expired_seq, COALESCE(` + bothMax("seq", "t") + `, 0)),
-	max(t.expired_seq, COALESCE((SELECT max(x) FROM (
-		SELECT (SELECT seq FROM events WHERE topic_id = t.id AND in_order = 1 AND id <= c.consumer_offset ORDER BY seq DESC LIMIT 1) AS x
-		UNION ALL SELECT (SELECT seq FROM events WHERE topic_id = t.id AND in_order = 0 AND id <= c.consumer_offset ORDER BY seq DESC LIMIT 1))), 0)),
-	(SELECT min(x) FROM (SELECT (SELECT ts FROM events WHERE topic_id = t.id AND in_order = 1 ORDER BY seq LIMIT 1) AS x
-		UNION ALL SELECT (SELECT min(ts) FROM events WHERE topic_id = t.id AND in_order = 0))),
-	(SELECT max(x) FROM (SELECT ` + lastInOrder("ts", "t") + ` AS x
-		UNION ALL SELECT (SELECT max(ts) FROM events WHERE topic_id = t.id AND in_order = 0)))
-	FROM topics t, counters c`
+	max(t.expired_seq, COALESCE(` + maxOf(inOrderEdge("seq", "t.id", "true", true),
+	`(SELECT max(seq) FROM events WHERE topic_id = t.id AND in_order = 0)`) + `, 0)),
+	max(t.expired_seq, COALESCE(` + maxOf(inOrderEdge("seq", "t.id", "id <= c.consumer_offset", true),
+	`(SELECT seq FROM events WHERE topic_id = t.id AND in_order = 0 AND id <= c.consumer_offset ORDER BY seq DESC LIMIT 1)`) + `, 0)),
+	` + minOf(inOrderAt("ts", "t.id", false), `(SELECT min(ts) FROM events WHERE topic_id = t.id AND in_order = 0)`) + `,
+	` + maxOf(inOrderAt("ts", "t.id", true), `(SELECT max(ts) FROM events WHERE topic_id = t.id AND in_order = 0)`)
 
-// Topics implements eventagg.Store: a range of the name index.
+// namesAfter lists, from one name level, the first ?3 names above ?1 and
+// at least ?2 (the prefix), with their ids.
+func namesAfter(level string) string {
+	return `SELECT * FROM (SELECT name, id FROM ` + level + ` WHERE name > ?1 AND name >= ?2 ORDER BY name LIMIT ?3)`
+}
+
+// topicsSQL lists the first ?3 topics by name after ?1 from prefix ?2 on,
+// with their counters: a range of each name level.
+var topicsSQL = `SELECT ` + topicColumns + ` FROM (` + namesAfter("topic_names") + ` UNION ALL ` + namesAfter("topic_names_recent") + `) n
+	JOIN topics t ON t.id = n.id, counters c WHERE c.id = 1 ORDER BY t.name LIMIT ?3`
+
+// topicSQL reads the counters of topic ?1.
+var topicSQL = `SELECT ` + topicColumns + ` FROM topics t, counters c WHERE c.id = 1 AND t.id = ` + topicID("?1")
+
+// Topics implements eventagg.Store: a range of each name level.
 func (s *Store) Topics(ctx context.Context, q eventagg.TopicQuery) ([]eventagg.TopicStats, error) {
 	// Names compare as bytes (BINARY), like Go strings, so the names with
 	// the prefix start at the prefix and the scan stops at the first that
 	// lacks it.
-	rows, err := s.r.QueryContext(ctx, `SELECT `+topicColumns+`
-		WHERE c.id = 1 AND t.name > ? AND t.name >= ? ORDER BY t.name LIMIT ?`, q.After, q.Prefix, q.Limit)
+	rows, err := s.r.QueryContext(ctx, topicsSQL, q.After, q.Prefix, q.Limit)
 	if err != nil {
 		return nil, interpretError(fmt.Errorf("list topics: %w", err))
 	}
@@ -196,7 +205,7 @@ func (s *Store) Topics(ctx context.Context, q eventagg.TopicQuery) ([]eventagg.T
 
 // Topic implements eventagg.Store.
 func (s *Store) Topic(ctx context.Context, name string) (eventagg.TopicStats, error) {
-	t, err := scanTopic(s.r.QueryRowContext(ctx, `SELECT `+topicColumns+` WHERE c.id = 1 AND t.name = ?`, name))
+	t, err := scanTopic(s.r.QueryRowContext(ctx, topicSQL, name))
 	if err == sql.ErrNoRows {
 		return t, eventagg.Errorf(eventagg.ENOTFOUND, "topic %s: not found", eventagg.Quote(name))
 	}

@@ -49,6 +49,7 @@ type Store struct {
 	writeMu     sync.Mutex                   // held by Append and merges: the caches are the writer's
 	topics      *namecache.Cache[topicEntry] // names → id and last seq, for the writer
 	keys        recentKeys                   // dedup keys not yet on disk
+	levels      levels                       // the recent levels of names and seqs
 	filter      keyFilter                    // which keys may be on disk
 	dataVersion int64                        // PRAGMA data_version when the writer last looked
 
@@ -69,6 +70,10 @@ type Options struct {
 	// memory before they are merged into the permanent index (default
 	// DefaultRecentKeys).
 	RecentKeys int
+	// LevelRows is how many rows the recent levels of topic names and
+	// in-order events hold before they are merged (default
+	// DefaultLevelRows).
+	LevelRows int
 }
 
 // Open opens (creating if needed) the database at path and brings its schema
@@ -89,8 +94,14 @@ func OpenOptions(ctx context.Context, path string, opts Options) (*Store, error)
 	if opts.RecentKeys < 0 {
 		return nil, fmt.Errorf("sqlite: recent keys %d: must not be negative", opts.RecentKeys)
 	}
+	if opts.LevelRows < 0 {
+		return nil, fmt.Errorf("sqlite: level rows %d: must not be negative", opts.LevelRows)
+	}
 	if opts.RecentKeys == 0 {
 		opts.RecentKeys = DefaultRecentKeys
+	}
+	if opts.LevelRows == 0 {
+		opts.LevelRows = DefaultLevelRows
 	}
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")
@@ -121,7 +132,8 @@ func OpenOptions(ctx context.Context, path string, opts Options) (*Store, error)
 	w.SetConnMaxIdleTime(0)
 
 	s := &Store{path: path, w: w, Now: time.Now, topics: namecache.New[topicEntry](maxCachedTopics),
-		keys: recentKeys{hot: make(map[dedupKey]keyVal, opts.RecentKeys), limit: opts.RecentKeys}}
+		keys:   recentKeys{hot: make(map[dedupKey]keyVal, opts.RecentKeys), limit: opts.RecentKeys},
+		levels: levels{limit: opts.LevelRows}}
 	if err := s.checkWAL(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -135,6 +147,10 @@ func OpenOptions(ctx context.Context, path string, opts Options) (*Store, error)
 		return nil, interpretError(fmt.Errorf("sqlite %s: %w", path, err))
 	}
 	if err := s.fillDigests(ctx); err != nil {
+		w.Close()
+		return nil, interpretError(fmt.Errorf("sqlite %s: %w", path, err))
+	}
+	if err := s.countLevels(ctx); err != nil {
 		w.Close()
 		return nil, interpretError(fmt.Errorf("sqlite %s: %w", path, err))
 	}

@@ -1,0 +1,116 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+)
+
+// DefaultLevelRows is how many rows the recent levels of the topic names
+// and of the in-order events (migration 006) hold before they are merged
+// into the large ones. A group touches at most all the recent levels'
+// pages (some 60 of them at this size) and a merge at most one page of
+// the large levels per row: the larger the recent levels, the more rows a
+// merge brings to each page, and the more pages each group touches.
+const DefaultLevelRows = 1 << 14
+
+// The recent levels' state is the writer's, under Store.writeMu.
+type levels struct {
+	rows  int // rows in the recent levels, as counted by the writer
+	limit int // merge when rows reaches it
+}
+
+// countLevels reads, at Open, how many rows the recent levels hold.
+func (s *Store) countLevels(ctx context.Context) error {
+	err := s.w.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM seq_in_recent) + (SELECT count(*) FROM topic_names_recent)`).Scan(&s.levels.rows)
+	if err != nil {
+		return fmt.Errorf("count recent levels: %w", err)
+	}
+	return nil
+}
+
+// mergeLevels moves the recent levels into the large ones in one
+// transaction, once they hold limit rows. Rows are inserted in key order
+// (each table is read in its key's order), so each page of a large level
+// is written once for all of its new rows. A row already in a large level
+// would be a bug (a topic created twice, a seq given twice): the plain
+// INSERT then fails the merge rather than hide it.
+func (s *Store) mergeLevels(ctx context.Context) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.levels.rows < s.levels.limit {
+		return nil
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, q := range []string{
+		`INSERT INTO seq_in (topic_id, seq, id) SELECT topic_id, seq, id FROM seq_in_recent`,
+		`DELETE FROM seq_in_recent`,
+		`INSERT INTO topic_names (name, id) SELECT name, id FROM topic_names_recent`,
+		`DELETE FROM topic_names_recent`,
+	} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("merge levels: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("merge levels: %w", err)
+	}
+	s.levels.rows = 0
+	return nil
+}
+
+// topicID is a subquery for the id of the topic named by the SQL
+// expression name, or NULL: a probe of each name level.
+func topicID(name string) string {
+	return `(SELECT id FROM topic_names WHERE name = ` + name + ` UNION ALL SELECT id FROM topic_names_recent WHERE name = ` + name + `)`
+}
+
+// inOrderEdge is a subquery for col (seq or id) of the first or last
+// in-order event of the topic whose id is the SQL expression t, among
+// those that match where (true: all): a probe of each level, the recent
+// one first for the last, since a topic's recent rows are all newer.
+func inOrderEdge(col, t, where string, last bool) string {
+	arm := func(table string) string {
+		order := "seq"
+		if last {
+			order = "seq DESC"
+		}
+		return `(SELECT ` + col + ` FROM ` + table + ` WHERE topic_id = ` + t + ` AND ` + where + ` ORDER BY ` + order + ` LIMIT 1)`
+	}
+	if last {
+		return `COALESCE(` + arm("seq_in_recent") + `, ` + arm("seq_in") + `)`
+	}
+	return `COALESCE(` + arm("seq_in") + `, ` + arm("seq_in_recent") + `)`
+}
+
+// inOrderAt is a subquery for col of the events row at the in-order edge
+// of topic t (see inOrderEdge), or NULL.
+func inOrderAt(col, t string, last bool) string {
+	return `(SELECT ` + col + ` FROM events WHERE id = ` + inOrderEdge("id", t, "true", last) + `)`
+}
+
+// inOrderArm lists, as rows of eventColumns and in_order, topic ?1's
+// in-order events with a seq above ?2 from one level, the first ?3 by seq.
+func inOrderArm(level string) string {
+	return `SELECT * FROM (SELECT ` + eventColumns + `, e.in_order
+		FROM (SELECT id FROM ` + level + ` WHERE topic_id = ` + topicID("?1") + ` AND seq > ?2 ORDER BY seq LIMIT ?3) s
+		JOIN events e ON e.id = s.id JOIN topics t ON t.id = e.topic_id)`
+}
+
+// inOrderArms is both levels' arms: together, topic ?1's first ?3
+// in-order events after seq ?2, in some order.
+var inOrderArms = inOrderArm("seq_in") + ` UNION ALL ` + inOrderArm("seq_in_recent")
+
+// maxOf and minOf are subqueries for the largest and smallest of two SQL
+// expressions, ignoring NULLs (SQLite's two-argument max is NULL if
+// either is).
+func maxOf(a, b string) string {
+	return `(SELECT max(x) FROM (SELECT ` + a + ` AS x UNION ALL SELECT ` + b + `))`
+}
+
+func minOf(a, b string) string {
+	return `(SELECT min(x) FROM (SELECT ` + a + ` AS x UNION ALL SELECT ` + b + `))`
+}
