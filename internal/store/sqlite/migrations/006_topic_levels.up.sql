@@ -34,7 +34,10 @@ INSERT INTO topics_by_id (id, name, duplicates, conflicts, expired_seq, expired_
     SELECT id, name, duplicates, conflicts, expired_seq, expired_clock FROM topics;
 DROP TABLE topics;
 ALTER TABLE topics_by_id RENAME TO topics;
+-- A name stays unique across both levels: the recent level's key checks
+-- its own rows, this probe the large level's.
 CREATE TRIGGER topic_named AFTER INSERT ON topics BEGIN
+    SELECT RAISE(ABORT, 'topic name exists') WHERE EXISTS (SELECT 1 FROM topic_names WHERE name = new.name);
     INSERT INTO topic_names_recent (name, id) VALUES (new.name, new.id);
 END;
 
