@@ -382,7 +382,7 @@ func (s *Store) merger(ctx context.Context) {
 			if s.mergeFrozen(ctx, true) == nil {
 				s.compact(ctx, true) //nolint:errcheck // tried again after the next merge
 			}
-			s.mergeLevels(ctx) //nolint:errcheck // likewise
+			s.mergeLevels(ctx, false) //nolint:errcheck // likewise
 		}
 	}
 }

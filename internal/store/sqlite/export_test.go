@@ -48,3 +48,15 @@ func (s *Store) KeyLevels(ctx context.Context) (recent, stored int64, err error)
 	err = s.r.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM dedup_recent), (SELECT count(*) FROM dedup_keys)`).Scan(&recent, &stored)
 	return recent, stored, err
 }
+
+// MergeLevelsNow merges the recent levels of names and in-order events, as
+// the background merger would once they are due: it moves every row they
+// hold when it starts.
+func (s *Store) MergeLevelsNow(ctx context.Context) error { return s.mergeLevels(ctx, true) }
+
+// LevelRows counts the rows of each recent level and of each large one.
+func (s *Store) LevelRows(ctx context.Context) (recent, large int64, err error) {
+	err = s.r.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM seq_in_recent) + (SELECT count(*) FROM topic_names_recent),
+		(SELECT count(*) FROM seq_in) + (SELECT count(*) FROM topic_names)`).Scan(&recent, &large)
+	return recent, large, err
+}

@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"strings"
 )
 
 // DefaultLevelRows is how many rows the recent levels of the topic names
@@ -28,38 +30,100 @@ func (s *Store) countLevels(ctx context.Context) error {
 	return nil
 }
 
-// mergeLevels moves the recent levels into the large ones in one
-// transaction, once they hold limit rows. Rows are inserted in key order
-// (each table is read in its key's order), so each page of a large level
-// is written once for all of its new rows. A row already in a large level
-// would be a bug (a topic created twice, a seq given twice): the plain
-// INSERT then fails the merge rather than hide it.
-func (s *Store) mergeLevels(ctx context.Context) error {
+// levelChunk is how many rows one transaction of a merge moves, so that
+// a group waits for a merge no longer than for a large group of its own
+// (at a million topics each row is a page of a large level).
+const levelChunk = 2048
+
+// level is a recent table, the large one it is merged into, and their key.
+type level struct {
+	recent, large string
+	key           []string
+}
+
+var mergedLevels = []level{
+	{"seq_in_recent", "seq_in", []string{"topic_id", "seq"}},
+	{"topic_names_recent", "topic_names", []string{"name"}},
+}
+
+// mergeLevels moves the recent levels into the large ones once they hold
+// limit rows (or now, if force), in key order, levelChunk rows a transaction, so that each
+// page of a large level is written once for all its new rows in a chunk.
+// The rows the writer adds meanwhile behind a chunk wait for the next
+// merge; each chunk moves a range of keys, and so, for each topic, the
+// oldest of its recent rows. A row already in a large level would be a bug
+// (a topic created twice, a seq given twice): the plain INSERT then fails
+// the merge rather than hide it.
+func (s *Store) mergeLevels(ctx context.Context, force bool) error {
 	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	if s.levels.rows < s.levels.limit {
+	due := s.levels.rows >= s.levels.limit
+	s.writeMu.Unlock()
+	if !due && !force {
 		return nil
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	for _, q := range []string{
-		`INSERT INTO seq_in (topic_id, seq, id) SELECT topic_id, seq, id FROM seq_in_recent`,
-		`DELETE FROM seq_in_recent`,
-		`INSERT INTO topic_names (name, id) SELECT name, id FROM topic_names_recent`,
-		`DELETE FROM topic_names_recent`,
-	} {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("merge levels: %w", err)
+	for _, l := range mergedLevels {
+		var after []any // the last key moved; nil before the first chunk
+		for {
+			s.writeMu.Lock()
+			next, moved, err := s.mergeChunkOf(ctx, l, after)
+			s.levels.rows = max(0, s.levels.rows-moved)
+			s.writeMu.Unlock()
+			if err != nil {
+				return fmt.Errorf("merge %s: %w", l.recent, err)
+			}
+			if next == nil {
+				break
+			}
+			after = next
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("merge levels: %w", err)
-	}
-	s.levels.rows = 0
 	return nil
+}
+
+// mergeChunkOf moves the next levelChunk rows of l above the key after
+// (all, if nil) in one transaction, and returns the last key it moved, or
+// nil if it moved the last of them.
+func (s *Store) mergeChunkOf(ctx context.Context, l level, after []any) ([]any, int, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer tx.Rollback()
+	key := "(" + strings.Join(l.key, ", ") + ")"
+	marks := "(?" + strings.Repeat(", ?", len(l.key)-1) + ")"
+	where, args := "true", []any{}
+	if after != nil {
+		where, args = key+" > "+marks, after
+	}
+	// The chunk's last key, unless fewer rows are left.
+	last := make([]any, len(l.key))
+	ptrs := make([]any, len(last))
+	for i := range last {
+		ptrs[i] = &last[i]
+	}
+	err = tx.QueryRowContext(ctx, `SELECT `+strings.Join(l.key, ", ")+` FROM `+l.recent+` WHERE `+where+
+		` ORDER BY `+strings.Join(l.key, ", ")+` LIMIT 1 OFFSET ?`, append(args, levelChunk-1)...).Scan(ptrs...)
+	switch {
+	case err == sql.ErrNoRows:
+		last = nil
+	case err != nil:
+		return nil, 0, err
+	default:
+		where += " AND " + key + " <= " + marks
+		args = append(args, last...)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO `+l.large+` SELECT * FROM `+l.recent+` WHERE `+where, args...); err != nil {
+		return nil, 0, err
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM `+l.recent+` WHERE `+where, args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	moved, err := res.RowsAffected()
+	if err != nil {
+		return nil, 0, err
+	}
+	return last, int(moved), tx.Commit()
 }
 
 // topicID is a subquery for the id of the topic named by the SQL
