@@ -266,9 +266,10 @@ func (s *Store) loadTopics(ctx context.Context, tx *sql.Tx, events []eventagg.Ev
 // event's is at least that.
 const noTime = "-9223372036854775808"
 
-// loadTopicsSQL reads the topics of a group ($1, a JSON array of names)
-// with their last seq, largest clock and largest time: of the last
-// in-order event, or of a late one, from the partial indexes.
+// loadTopicsSQL reads the topics of a group ($1, a JSON array of names,
+// found in either name level) with their last seq, largest clock and
+// largest time: of the last in-order event, from either level, or of a late
+// one, from the partial indexes.
 var loadTopicsSQL = `SELECT name, id,
 				max(expired_seq, COALESCE(` + maxOf(inOrderEdge("seq", "topics.id", "true", true),
 	"(SELECT max(seq) FROM events WHERE topic_id = topics.id AND in_order = 0)") + `, 0)),

@@ -35,7 +35,8 @@ func (s *Store) countLevels(ctx context.Context) error {
 // (at a million topics each row is a page of a large level).
 const levelChunk = 2048
 
-// level is a recent table, the large one it is merged into, and their key.
+// level is a recent table, the large one it is merged into (the two have
+// the same columns), and their key.
 type level struct {
 	recent, large string
 	key           []string
