@@ -271,12 +271,9 @@ const noTime = "-9223372036854775808"
 // largest time: of the last in-order event, from either level, or of a late
 // one, from the partial indexes.
 var loadTopicsSQL = `SELECT name, id,
-				max(expired_seq, COALESCE(` + maxOf(inOrderEdge("seq", "topics.id", "true", true),
-	"(SELECT max(seq) FROM events WHERE topic_id = topics.id AND in_order = 0)") + `, 0)),
-				max(expired_clock, COALESCE(` + inOrderAt("clock", "topics.id", true) + `, 0),
-					COALESCE((SELECT max(clock) FROM events WHERE topic_id = topics.id AND in_order = 0), 0)),
-				max(COALESCE(` + inOrderAt("ts", "topics.id", true) + `, ` + noTime + `),
-					COALESCE((SELECT max(ts) FROM events WHERE topic_id = topics.id AND in_order = 0), ` + noTime + `))
+				max(expired_seq, COALESCE(` + largest("seq", "topics.id") + `, 0)),
+				max(expired_clock, COALESCE(` + largest("clock", "topics.id") + `, 0)),
+				COALESCE(` + largest("ts", "topics.id") + `, ` + noTime + `)
 			FROM topics WHERE id IN (SELECT n.id FROM json_each(?1) AS j JOIN topic_names n ON n.name = j.value
 				UNION ALL SELECT n.id FROM json_each(?1) AS j JOIN topic_names_recent n ON n.name = j.value)`
 

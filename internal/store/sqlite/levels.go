@@ -169,6 +169,18 @@ func inOrderArm(level string) string {
 // in-order events after seq ?2, in some order.
 var inOrderArms = inOrderArm("seq_in") + ` UNION ALL ` + inOrderArm("seq_in_recent")
 
+// largest is a subquery for the largest col (seq, ts or clock) of the
+// events of the topic whose id is the SQL expression t, or NULL: the last
+// in-order event's (along seq the in-order events rise in all three), or
+// the late ones' largest.
+func largest(col, t string) string {
+	inOrder := inOrderAt(col, t, true)
+	if col == "seq" {
+		inOrder = inOrderEdge("seq", t, "true", true) // no need of the row
+	}
+	return maxOf(inOrder, `(SELECT max(`+col+`) FROM events WHERE topic_id = `+t+` AND in_order = 0)`)
+}
+
 // maxOf and minOf are subqueries for the largest and smallest of two SQL
 // expressions, ignoring NULLs (SQLite's two-argument max is NULL if
 // either is).

@@ -158,12 +158,11 @@ func (s *Store) Stats(ctx context.Context) (eventagg.Stats, error) {
 // events, all of them applied, so both seqs are at least the topic's
 // expired_seq.
 var topicColumns = `t.name, t.duplicates, t.conflicts,
-	max(t.expired_seq, COALESCE(` + maxOf(inOrderEdge("seq", "t.id", "true", true),
-	`(SELECT max(seq) FROM events WHERE topic_id = t.id AND in_order = 0)`) + `, 0)),
+	max(t.expired_seq, COALESCE(` + largest("seq", "t.id") + `, 0)),
 	max(t.expired_seq, COALESCE(` + maxOf(inOrderEdge("seq", "t.id", "id <= c.consumer_offset", true),
 	`(SELECT seq FROM events WHERE topic_id = t.id AND in_order = 0 AND id <= c.consumer_offset ORDER BY seq DESC LIMIT 1)`) + `, 0)),
 	` + minOf(inOrderAt("ts", "t.id", false), `(SELECT min(ts) FROM events WHERE topic_id = t.id AND in_order = 0)`) + `,
-	` + maxOf(inOrderAt("ts", "t.id", true), `(SELECT max(ts) FROM events WHERE topic_id = t.id AND in_order = 0)`)
+	` + largest("ts", "t.id")
 
 // namesAfter lists, from one name level, the first ?3 names above ?1 and
 // at least ?2 (the prefix), with their ids.
