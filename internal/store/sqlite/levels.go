@@ -48,8 +48,9 @@ var mergedLevels = []level{
 }
 
 // mergeLevels moves the recent levels into the large ones once they hold
-// limit rows (or now, if force), in key order, levelChunk rows a transaction, so that each
-// page of a large level is written once for all its new rows in a chunk.
+// limit rows (or now, if force), in key order, levelChunk rows a
+// transaction, so that each page of a large level is written once for all
+// its new rows in a chunk.
 // The rows the writer adds meanwhile behind a chunk wait for the next
 // merge; each chunk moves a range of keys, and so, for each topic, the
 // oldest of its recent rows. A row already in a large level would be a bug
@@ -124,7 +125,10 @@ func (s *Store) mergeChunkOf(ctx context.Context, l level, after []any) ([]any, 
 	if err != nil {
 		return nil, 0, err
 	}
-	return last, int(moved), tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return nil, 0, err
+	}
+	return last, int(moved), nil
 }
 
 // topicID is a subquery for the id of the topic named by the SQL
