@@ -13,6 +13,7 @@ import (
 // topicGroup is one topic's share of an append.
 type topicGroup struct {
 	topicEntry
+	events     int // in the group
 	duplicates int64
 	conflicts  int64
 }
@@ -74,7 +75,10 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 	receivedAt := micros(s.Now())
 	at := time.UnixMicro(receivedAt).UTC() // as a read gives it back
 	var lastID int64
-	ordered := 0 // in-order events: rows of seq_in_recent
+	// The in-order events' rows of seq_in or seq_in_recent (see
+	// directEvents): topic id, seq, events.id, and the next.
+	var direct, recent []any
+	ordered := 0 // rows of seq_in_recent
 	for i := range events {
 		e := &events[i]
 		g := topics[e.Topic]
@@ -109,7 +113,11 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 		if lastID, err = res.LastInsertId(); err != nil {
 			return nil, err
 		}
-		if inOrder {
+		switch {
+		case inOrder && g.events >= directEvents:
+			direct = append(direct, g.id, g.lastSeq+1, lastID)
+		case inOrder:
+			recent = append(recent, g.id, g.lastSeq+1, lastID)
 			ordered++
 		}
 		g.lastSeq++
@@ -117,6 +125,15 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 		first[key] = keyVal{g.lastSeq, digest}
 		out[i] = eventagg.Appended{Seq: g.lastSeq, Clock: clock, Position: lastID, ReceivedAt: at}
 		added = append(added, i)
+	}
+
+	for _, l := range []struct {
+		stmts seqStmts
+		args  []any
+	}{{s.stmts.seqIn, direct}, {s.stmts.seqRecent, recent}} {
+		if err := l.stmts.insert(ctx, tx, l.args); err != nil {
+			return nil, fmt.Errorf("insert seqs: %w", err)
+		}
 	}
 
 	// Only the duplicates and conflicts are kept in the topic's row: its
@@ -205,10 +222,11 @@ func (s *Store) loadTopics(ctx context.Context, tx *sql.Tx, events []eventagg.Ev
 	var unknown []string
 	for i := range events {
 		name := events[i].Topic
-		if _, ok := topics[name]; ok {
+		if g, ok := topics[name]; ok {
+			g.events++
 			continue
 		}
-		g := &topicGroup{}
+		g := &topicGroup{events: 1}
 		topics[name] = g
 		if e, ok := s.topics.Get(name); ok {
 			g.topicEntry = e
@@ -281,6 +299,7 @@ var loadTopicsSQL = `SELECT name, id,
 // connection: parsing SQL per group would cost more than the inserts.
 type writeStmts struct {
 	insert, probeKeys, updateCounters, dataVersion *sql.Stmt
+	seqIn, seqRecent                               seqStmts
 	mergeKeys, mergeKey                            *sql.Stmt
 	loadTopics, createTopics, updateTopics         *sql.Stmt
 	applyCounters                                  *sql.Stmt // the consumer's
@@ -296,6 +315,12 @@ func (s *Store) prepare(ctx context.Context) error {
 		// order or both late (the two seq indexes are unique each).
 		{&s.stmts.insert, `INSERT INTO events (topic_id, seq, event_id, ts, received_at, source, payload, digest, clock, in_order)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		// In-order events' rows of one seq level or the other, many
+		// and one at a time (json_each cost three times as much a row).
+		{&s.stmts.seqIn.many, insertSeqs("seq_in", seqRows)},
+		{&s.stmts.seqIn.one, insertSeqs("seq_in", 1)},
+		{&s.stmts.seqRecent.many, insertSeqs("seq_in_recent", seqRows)},
+		{&s.stmts.seqRecent.one, insertSeqs("seq_in_recent", 1)},
 		// ["hex key", …] → the keys either level holds, with their seqs
 		// and digests.
 		{&s.stmts.probeKeys, `SELECT d.key, d.seq, d.digest FROM json_each(?1) AS j JOIN dedup_recent d ON d.key = unhex(j.value)

@@ -7,6 +7,39 @@ import (
 	"strings"
 )
 
+// directEvents is how many events a topic must have in a group for its
+// in-order ones to go straight into seq_in: they share the topic's last
+// page there, and the recent level would write each row twice more (into
+// it, and out of it at the merge). With many topics a group brings one or
+// two events to each, which go into the recent level.
+const directEvents = 4
+
+// seqRows is how many rows one statement inserts into a seq level.
+const seqRows = 128
+
+// seqStmts insert rows into one seq level: seqRows at a time, and one.
+type seqStmts struct{ many, one *sql.Stmt }
+
+func insertSeqs(table string, rows int) string {
+	return `INSERT INTO ` + table + ` (topic_id, seq, id) VALUES (?, ?, ?)` + strings.Repeat(", (?, ?, ?)", rows-1)
+}
+
+// insert inserts args, the values of rows (topic id, seq, events.id) one
+// after the other.
+func (st seqStmts) insert(ctx context.Context, tx *sql.Tx, args []any) error {
+	for len(args) > 0 {
+		stmt, n := st.many, 3*seqRows
+		if len(args) < n {
+			stmt, n = st.one, 3
+		}
+		if _, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, args[:n]...); err != nil {
+			return err
+		}
+		args = args[n:]
+	}
+	return nil
+}
+
 // DefaultLevelRows is how many rows the recent levels of the topic names
 // and of the in-order events (migration 006) hold before they are merged
 // into the large ones. A group touches at most all the recent levels'
@@ -50,12 +83,10 @@ var mergedLevels = []level{
 // mergeLevels moves the recent levels into the large ones once they hold
 // limit rows (or now, if force), in key order, levelChunk rows a
 // transaction, so that each page of a large level is written once for all
-// its new rows in a chunk.
-// The rows the writer adds meanwhile behind a chunk wait for the next
-// merge; each chunk moves a range of keys, and so, for each topic, the
-// oldest of its recent rows. A row already in a large level would be a bug
-// (a topic created twice, a seq given twice): the plain INSERT then fails
-// the merge rather than hide it.
+// its new rows in a chunk. The rows the writer adds meanwhile behind a
+// chunk wait for the next merge. A row already in a large level would be a
+// bug (a topic created twice, a seq given twice): the plain INSERT then
+// fails the merge rather than hide it.
 func (s *Store) mergeLevels(ctx context.Context, force bool) error {
 	s.writeMu.Lock()
 	due := s.levels.rows >= s.levels.limit
@@ -139,20 +170,19 @@ func topicID(name string) string {
 
 // inOrderEdge is a subquery for col (seq or id) of the first or last
 // in-order event of the topic whose id is the SQL expression t, among
-// those that match where (true: all): a probe of each level, the recent
-// one first for the last, since a topic's recent rows are all newer.
+// those that match where (true: all), or NULL: a probe of each level, the
+// one of the two with the smaller or larger seq (a topic's rows may be in
+// either level).
 func inOrderEdge(col, t, where string, last bool) string {
-	arm := func(table string) string {
-		order := "seq"
-		if last {
-			order = "seq DESC"
-		}
-		return `(SELECT ` + col + ` FROM ` + table + ` WHERE topic_id = ` + t + ` AND ` + where + ` ORDER BY ` + order + ` LIMIT 1)`
-	}
+	dir := ""
 	if last {
-		return `COALESCE(` + arm("seq_in_recent") + `, ` + arm("seq_in") + `)`
+		dir = " DESC"
 	}
-	return `COALESCE(` + arm("seq_in") + `, ` + arm("seq_in_recent") + `)`
+	arm := func(table string) string {
+		return `SELECT * FROM (SELECT seq AS k, ` + col + ` AS v FROM ` + table + ` WHERE topic_id = ` + t + ` AND ` + where +
+			` ORDER BY seq` + dir + ` LIMIT 1)`
+	}
+	return `(SELECT v FROM (` + arm("seq_in") + ` UNION ALL ` + arm("seq_in_recent") + `) ORDER BY k` + dir + ` LIMIT 1)`
 }
 
 // inOrderAt is a subquery for col of the events row at the in-order edge
@@ -169,8 +199,8 @@ func inOrderArm(level string) string {
 		JOIN events e ON e.id = s.id JOIN topics t ON t.id = e.topic_id)`
 }
 
-// inOrderArms is both levels' arms: together, topic ?1's first ?3
-// in-order events after seq ?2, in some order.
+// inOrderArms is both levels' arms: together they hold topic ?1's first
+// ?3 in-order events after seq ?2, in some order, and maybe more.
 var inOrderArms = inOrderArm("seq_in") + ` UNION ALL ` + inOrderArm("seq_in_recent")
 
 // largest is a subquery for the largest col (seq, ts or clock) of the

@@ -7,9 +7,10 @@
 -- the writer inserts into the *_recent table, whose few pages a group
 -- touches whatever the topics, and a merge (Store.mergeLevels) moves it
 -- into the large one in key order, touching each of its pages once for
--- many rows. Per topic, every row of a recent level is newer than every
--- row of the large one: a topic's in-order events are the large level's
--- range followed by the recent level's.
+-- many rows. A topic with many events in a group has them written into
+-- seq_in directly (one page takes them all; the recent level would only
+-- add two more writes of each row). So a topic's in-order events may be
+-- in either level, in any order: reads merge both by seq.
 CREATE TABLE topic_names (
     name TEXT    PRIMARY KEY,
     id   INTEGER NOT NULL
@@ -56,9 +57,6 @@ CREATE TABLE seq_in_recent (
 ) WITHOUT ROWID;
 INSERT INTO seq_in (topic_id, seq, id) SELECT topic_id, seq, id FROM events WHERE in_order = 1 ORDER BY topic_id, seq;
 DROP INDEX events_seq_in;
-CREATE TRIGGER event_in_order AFTER INSERT ON events WHEN new.in_order = 1 BEGIN
-    INSERT INTO seq_in_recent (topic_id, seq, id) VALUES (new.topic_id, new.seq, new.id);
-END;
 -- Retention deletes a prefix of ids, the oldest events: mostly merged.
 CREATE TRIGGER event_expired AFTER DELETE ON events WHEN old.in_order = 1 BEGIN
     DELETE FROM seq_in WHERE topic_id = old.topic_id AND seq = old.seq;
