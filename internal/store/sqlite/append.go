@@ -311,8 +311,9 @@ func (s *Store) prepare(ctx context.Context) error {
 		sql string
 	}{
 		// The dedup key is checked before: a clash on (topic, seq) would
-		// be a bug, and fails the transaction when both events are in
-		// order or both late (the two seq indexes are unique each).
+		// be a bug, and fails the transaction when both events are late
+		// (events_seq_late is unique) or in order in one seq level (each
+		// level's key), or else the merge that brings them together.
 		{&s.stmts.insert, `INSERT INTO events (topic_id, seq, event_id, ts, received_at, source, payload, digest, clock, in_order)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		// In-order events' rows of one seq level or the other, many
