@@ -128,10 +128,10 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 	}
 
 	for _, l := range []struct {
-		stmts seqStmts
-		args  []any
+		insert rowInsert
+		args   []any
 	}{{s.stmts.seqIn, direct}, {s.stmts.seqRecent, recent}} {
-		if err := l.stmts.insert(ctx, tx, l.args); err != nil {
+		if _, err := l.insert.exec(ctx, tx, l.args); err != nil {
 			return nil, fmt.Errorf("insert seqs: %w", err)
 		}
 	}
@@ -299,8 +299,7 @@ var loadTopicsSQL = `SELECT name, id,
 // connection: parsing SQL per group would cost more than the inserts.
 type writeStmts struct {
 	insert, probeKeys, updateCounters, dataVersion *sql.Stmt
-	seqIn, seqRecent                               seqStmts
-	mergeKeys, mergeKey                            *sql.Stmt
+	seqIn, seqRecent, mergeKeys                    rowInsert // the seq levels', dedup_recent's
 	loadTopics, createTopics, updateTopics         *sql.Stmt
 	applyCounters                                  *sql.Stmt // the consumer's
 }
@@ -316,18 +315,10 @@ func (s *Store) prepare(ctx context.Context) error {
 		// level's key), or else the merge that brings them together.
 		{&s.stmts.insert, `INSERT INTO events (topic_id, seq, event_id, ts, received_at, source, payload, digest, clock, in_order)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
-		// In-order events' rows of one seq level or the other, many
-		// and one at a time (json_each cost three times as much a row).
-		{&s.stmts.seqIn.many, insertSeqs("seq_in", seqRows)},
-		{&s.stmts.seqIn.one, insertSeqs("seq_in", 1)},
-		{&s.stmts.seqRecent.many, insertSeqs("seq_in_recent", seqRows)},
-		{&s.stmts.seqRecent.one, insertSeqs("seq_in_recent", 1)},
 		// ["hex key", …] → the keys either level holds, with their seqs
 		// and digests.
 		{&s.stmts.probeKeys, `SELECT d.key, d.seq, d.digest FROM json_each(?1) AS j JOIN dedup_recent d ON d.key = unhex(j.value)
 			UNION ALL SELECT d.key, d.seq, d.digest FROM json_each(?1) AS j JOIN dedup_keys d ON d.key = unhex(j.value)`},
-		{&s.stmts.mergeKeys, mergeMany},
-		{&s.stmts.mergeKey, mergeOne},
 		// The topics' arguments are JSON arrays: one statement serves a
 		// group of any number of topics.
 		{&s.stmts.loadTopics, loadTopicsSQL},
@@ -348,6 +339,24 @@ func (s *Store) prepare(ctx context.Context) error {
 			return fmt.Errorf("prepare %q: %w", p.sql, err)
 		}
 		*p.dst = st
+	}
+	// In-order events' rows of one seq level or the other (json_each cost
+	// three times as much a row), and the merge's dedup keys.
+	seqCols := []string{"topic_id", "seq", "id"}
+	for _, r := range []struct {
+		dst         *rowInsert
+		verb, table string
+		cols        []string
+		rows        int
+	}{
+		{&s.stmts.seqIn, "INSERT", "seq_in", seqCols, seqRows},
+		{&s.stmts.seqRecent, "INSERT", "seq_in_recent", seqCols, seqRows},
+		{&s.stmts.mergeKeys, "INSERT OR IGNORE", "dedup_recent", []string{"key", "seq", "digest"}, mergeRows},
+	} {
+		var err error
+		if *r.dst, err = s.prepareRows(ctx, r.verb, r.table, r.cols, r.rows); err != nil {
+			return fmt.Errorf("prepare inserts into %s: %w", r.table, err)
+		}
 	}
 	return nil
 }

@@ -254,28 +254,13 @@ func (s *Store) mergeChunk(ctx context.Context, chunk []keySeq, upTo int64, last
 		return err
 	}
 	defer tx.Rollback()
-	many, one := tx.StmtContext(ctx, s.stmts.mergeKeys), tx.StmtContext(ctx, s.stmts.mergeKey)
-	args := make([]any, 0, 3*mergeRows)
-	var added int64
-	for len(chunk) > 0 {
-		stmt, n := many, mergeRows
-		if len(chunk) < mergeRows {
-			stmt, n = one, 1
-		}
-		args = args[:0]
-		for _, e := range chunk[:n] {
-			args = append(args, e.key[:], e.seq, e.digest)
-		}
-		res, err := stmt.ExecContext(ctx, args...)
-		if err != nil {
-			return err
-		}
-		rows, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		added += rows
-		chunk = chunk[n:]
+	args := make([]any, 0, 3*len(chunk))
+	for _, e := range chunk {
+		args = append(args, e.key[:], e.seq, e.digest)
+	}
+	added, err := s.stmts.mergeKeys.exec(ctx, tx, args)
+	if err != nil {
+		return err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE counters SET keys_recent = keys_recent + ? WHERE id = 1`, added); err != nil {
 		return err
@@ -386,9 +371,3 @@ func (s *Store) merger(ctx context.Context) {
 		}
 	}
 }
-
-// The merge's statements: many rows at once, and one for the rest.
-var (
-	mergeMany = `INSERT OR IGNORE INTO dedup_recent (key, seq, digest) VALUES (?, ?, ?)` + strings.Repeat(", (?, ?, ?)", mergeRows-1)
-	mergeOne  = `INSERT OR IGNORE INTO dedup_recent (key, seq, digest) VALUES (?, ?, ?)`
-)

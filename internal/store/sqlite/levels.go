@@ -17,29 +17,6 @@ const directEvents = 4
 // seqRows is how many rows one statement inserts into a seq level.
 const seqRows = 128
 
-// seqStmts insert rows into one seq level: seqRows at a time, and one.
-type seqStmts struct{ many, one *sql.Stmt }
-
-func insertSeqs(table string, rows int) string {
-	return `INSERT INTO ` + table + ` (topic_id, seq, id) VALUES (?, ?, ?)` + strings.Repeat(", (?, ?, ?)", rows-1)
-}
-
-// insert inserts args, the values of rows (topic id, seq, events.id) one
-// after the other.
-func (st seqStmts) insert(ctx context.Context, tx *sql.Tx, args []any) error {
-	for len(args) > 0 {
-		stmt, n := st.many, 3*seqRows
-		if len(args) < n {
-			stmt, n = st.one, 3
-		}
-		if _, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, args[:n]...); err != nil {
-			return err
-		}
-		args = args[n:]
-	}
-	return nil
-}
-
 // DefaultLevelRows is how many rows the recent levels of the topic names
 // and of the in-order events (migration 006) hold before they are merged
 // into the large ones. A group touches at most all the recent levels'
