@@ -32,9 +32,8 @@ const conflictRetries = 5
 // short.
 func (s *Store) Append(ctx context.Context, events []eventagg.Event, rejected int) ([]eventagg.Appended, error) {
 	g := newGroup(events)
-	var err error
-	var learned map[string]int64
-	if g.topicIDs, learned, err = s.topicIDs(ctx, g.topics); err != nil {
+	learned, err := s.topicIDs(ctx, g)
+	if err != nil {
 		return nil, interpretError(err)
 	}
 	g.buckets = bucketsOf(g.topicIDs)
@@ -64,6 +63,10 @@ type group struct {
 	topics   []string // distinct topics, sorted
 	topicIDs []int64  // their row ids, filled in by Append
 	buckets  []int32  // the distinct buckets of topicIDs, sorted
+	created  []bool   // whether Append created their rows
+	// tokensBefore is what lastSeqs knew of the buckets before it did
+	// (see lastSeqs.hints).
+	tokensBefore [buckets]int64
 }
 
 func newGroup(events []eventagg.Event) *group {
@@ -97,12 +100,13 @@ func newGroup(events []eventagg.Event) *group {
 	return g
 }
 
-// topicIDs returns the row id of each topic, creating missing rows in their
-// own short transaction, so that the group's transaction only ever updates
-// existing rows. Topics are never deleted and their ids never change, so
-// each replica caches them (bounded): after the first group of a topic this
-// costs no round trip. The ids it had to read are returned apart (learned)
-// for the caller to cache once the group is durable.
+// topicIDs fills in the row id of each topic, creating missing rows in
+// their own short transaction, so that the group's transaction only ever
+// updates existing rows, and marks the topics it created (g.created). Topics
+// are never deleted and their ids never change, so each replica caches
+// them (bounded): after the first group of a topic this costs no round
+// trip. The ids it had to read are returned apart (learned) for the caller
+// to cache once the group is durable.
 //
 // The creation is one pipeline (one round trip) and commits without waiting
 // for its WAL flush, which with a topic per customer would be a second
@@ -111,73 +115,103 @@ func newGroup(events []eventagg.Event) *group {
 // could take. Rows that a crash does take were never cached (that is why
 // the caller caches only after durable): a cached id of a lost row could
 // otherwise be handed out again by the sequence, to another name.
-func (s *Store) topicIDs(ctx context.Context, topics []string) (ids []int64, learned map[string]int64, err error) {
-	ids = make([]int64, len(topics))
+func (s *Store) topicIDs(ctx context.Context, g *group) (learned map[string]int64, err error) {
+	g.topicIDs, g.created = make([]int64, len(g.topics)), make([]bool, len(g.topics))
 	var unknown []string
-	for k, t := range topics {
+	for k, t := range g.topics {
 		if id, ok := s.knownTopics.Get(t); ok {
-			ids[k] = id
+			g.topicIDs[k] = id
 		} else {
 			unknown = append(unknown, t)
 		}
 	}
 	if len(unknown) == 0 {
-		return ids, nil, nil
+		return nil, nil
 	}
+	learned = make(map[string]int64, len(unknown))
+	g.tokensBefore = s.lastSeqs.tokens()
 	batch := &pgx.Batch{}
 	batch.Queue(topicSettings)
 	batch.Queue(createTopics, unknown)
-	batch.Queue(readTopicIDs, unknown)
 	br := s.pool.SendBatch(ctx, batch)
-	learned = make(map[string]int64, len(unknown))
 	err = scanTopicIDs(br, learned)
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("create topics: %w", err)
+	if err == nil {
+		for k, t := range g.topics {
+			_, g.created[k] = learned[t]
+		}
+		if len(learned) < len(unknown) {
+			err = s.readTopicIDs(ctx, unknown, learned)
+		}
 	}
-	for k, t := range topics {
-		if ids[k] != 0 {
+	if err != nil {
+		return nil, fmt.Errorf("create topics: %w", err)
+	}
+	for k, t := range g.topics {
+		if g.topicIDs[k] != 0 {
 			continue
 		}
 		id, ok := learned[t]
 		if !ok {
-			return nil, nil, fmt.Errorf("create topics: %q not found", t)
+			return nil, fmt.Errorf("create topics: %q not found", t)
 		}
-		ids[k] = id
+		g.topicIDs[k] = id
 	}
-	return ids, learned, nil
+	return learned, nil
 }
 
 // topicSettings is topicIDs' setting, for its transaction only: it
 // commits without waiting for its flush (see topicIDs).
 const topicSettings = `SELECT set_config('synchronous_commit', 'off', true)`
 
-// createTopics inserts the names that have no row yet.
+// createTopics inserts the names that have no row yet and returns those it
+// inserted. ON CONFLICT looks each name up in the UNIQUE index first, and
+// waits for a replica inserting the same name at the same moment, so the
+// names it skips are stored and committed by the time it returns.
 const createTopics = `
-	INSERT INTO topics (name) SELECT n FROM unnest($1::text[]) AS n
-	WHERE (SELECT true FROM topics WHERE name = n) IS NULL ORDER BY n ON CONFLICT (name) DO NOTHING`
+	INSERT INTO topics (name) SELECT n FROM unnest($1::text[]) AS n ORDER BY n
+	ON CONFLICT (name) DO NOTHING RETURNING name, id`
 
-// readTopicIDs reads the names' ids: a statement of its own, so that it
-// also sees rows another replica created after createTopics started.
+// readTopicIDs reads the ids of the names that createTopics skipped: a
+// statement of its own, so that it also sees rows another replica created
+// after createTopics started.
 const readTopicIDs = `SELECT name, id FROM topics WHERE name = ANY($1)`
 
-// scanTopicIDs reads topicIDs' pipeline: the settings and the insert, then
-// the ids of the names asked for.
-func scanTopicIDs(br pgx.BatchResults, into map[string]int64) error {
-	for range 2 {
-		if _, err := br.Exec(); err != nil {
-			return err
+// readTopicIDs reads the ids of the names not in into yet.
+func (s *Store) readTopicIDs(ctx context.Context, names []string, into map[string]int64) error {
+	var missing []string
+	for _, n := range names {
+		if _, ok := into[n]; !ok {
+			missing = append(missing, n)
 		}
+	}
+	rows, err := s.pool.Query(ctx, readTopicIDs, missing)
+	if err != nil {
+		return err
+	}
+	return collectIDs(rows, into)
+}
+
+// scanTopicIDs reads topicIDs' pipeline: the settings, then the names
+// inserted and their ids.
+func scanTopicIDs(br pgx.BatchResults, into map[string]int64) error {
+	if _, err := br.Exec(); err != nil {
+		return err
 	}
 	rows, err := br.Query()
 	if err != nil {
 		return err
 	}
+	return collectIDs(rows, into)
+}
+
+// collectIDs adds rows of (name, id) to into.
+func collectIDs(rows pgx.Rows, into map[string]int64) error {
 	var name string
 	var id int64
-	_, err = pgx.ForEachRow(rows, []any{&name, &id}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&name, &id}, func() error {
 		into[name] = id
 		return nil
 	})
@@ -402,7 +436,7 @@ func (s *Store) append(ctx context.Context, g *group, rejected int) ([]eventagg.
 		received[place[e.Topic]-1]++
 	}
 
-	hintSeqs, hintClocks, hintTokens := s.lastSeqs.hints(g.topics, g.topicIDs, g.buckets)
+	hintSeqs, hintClocks, hintTokens := s.lastSeqs.hints(g.topics, g.topicIDs, g.created, &g.tokensBefore, g.buckets)
 	token := newToken()
 	topicBucket := make([]int32, len(g.topics)) // each topic's bucket's place, 1-based
 	for k, id := range g.topicIDs {

@@ -510,3 +510,34 @@ func TestLastSeqHintsSurviveALostCommit(t *testing.T) {
 		t.Fatalf("%s after the lost commit: %+v, %v; want seq 2, clock 0", topic, out, err)
 	}
 }
+
+// A topic whose row the group created has no events, and its hint says so
+// (seq 0, no probe), but only while its bucket's token here is the one from
+// before the row was made: a commit of this replica learned since could
+// have added to the topic (a concurrent Append that found the row made),
+// and a bucket this replica knows nothing of has no token to check.
+func TestCreatedTopicHints(t *testing.T) {
+	c := newLastSeqs(100)
+	c.learn(1, map[int32]int64{5: 0}, nil) // this replica's commit in bucket 5
+	before := c.tokens()
+	hint := func(created bool, id int64) int64 {
+		seqs, clocks, _ := c.hints([]string{"new"}, []int64{id}, []bool{created}, &before, []int32{int32(id % buckets)})
+		if seqs[0] != clocks[0] {
+			t.Fatalf("seq hint %d, clock hint %d", seqs[0], clocks[0])
+		}
+		return seqs[0]
+	}
+	if h := hint(true, 5); h != 0 {
+		t.Errorf("created topic in a known bucket: hint %d, want 0", h)
+	}
+	if h := hint(false, 5); h != -1 {
+		t.Errorf("topic not created: hint %d, want -1 (unknown)", h)
+	}
+	if h := hint(true, 6); h != -1 {
+		t.Errorf("created topic in a bucket never written here: hint %d, want -1", h)
+	}
+	c.learn(2, map[int32]int64{5: 1}, map[string]topicSeq{"other": {bucket: 5, seq: 1}})
+	if h := hint(true, 5); h != -1 {
+		t.Errorf("created topic after a later commit in its bucket: hint %d, want -1", h)
+	}
+}

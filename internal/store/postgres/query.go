@@ -164,12 +164,12 @@ const topicColumns = `SELECT t.name, t.duplicates, t.conflicts, m.last_seq, COAL
 	CROSS JOIN LATERAL (SELECT min(ts) AS first, max(ts) AS last FROM events WHERE topic_id = t.id) AS tt
 	WHERE m.last_seq IS NOT NULL`
 
-// Topics implements eventagg.Store: a range of the topics_name_bytes index,
-// in byte order like Go's string comparison (and so like TopicQuery.Matches),
-// whatever the database's collation.
+// Topics implements eventagg.Store: a range of the names' UNIQUE index, in
+// byte order (COLLATE "C", migration 006) like Go's string comparison (and
+// so like TopicQuery.Matches), whatever the database's collation.
 func (s *Store) Topics(ctx context.Context, q eventagg.TopicQuery) ([]eventagg.TopicStats, error) {
-	rows, err := s.pool.Query(ctx, topicColumns+` AND t.name COLLATE "C" > $1 AND t.name COLLATE "C" >= $2
-		ORDER BY t.name COLLATE "C" LIMIT $3`, q.After, q.Prefix, q.Limit)
+	rows, err := s.pool.Query(ctx, topicColumns+` AND t.name > $1 AND t.name >= $2
+		ORDER BY t.name LIMIT $3`, q.After, q.Prefix, q.Limit)
 	if err != nil {
 		return nil, interpretError(fmt.Errorf("list topics: %w", err))
 	}

@@ -44,11 +44,13 @@ func FreshSchema(tb testing.TB) string {
 // returns a URL for it. A test that needs VACUUM to reclaim dead rows uses
 // one: dead rows stay while any transaction in the same database holds an
 // older snapshot, and other tests' transactions in the shared database
-// would (since PostgreSQL 14 the horizon is per database).
-func FreshDatabase(tb testing.TB) string {
+// would (since PostgreSQL 14 the horizon is per database). So does a test
+// that needs a database of other options (CREATE DATABASE's, say a
+// collation).
+func FreshDatabase(tb testing.TB, options ...string) string {
 	tb.Helper()
 	base := URL(tb)
-	name := create(tb, base, "DATABASE", "DROP DATABASE %s WITH (FORCE)")
+	name := create(tb, base, "DATABASE", "DROP DATABASE %s WITH (FORCE)", options...)
 	u, err := url.Parse(base)
 	if err != nil {
 		tb.Fatalf("EVENTAGG_TEST_POSTGRES_URL: %v", err)
@@ -57,9 +59,9 @@ func FreshDatabase(tb testing.TB) string {
 	return u.String()
 }
 
-// create makes an object of a random name with CREATE kind and drops it
-// with drop when the test ends.
-func create(tb testing.TB, base, kind, drop string) string {
+// create makes an object of a random name with CREATE kind … options and
+// drops it with drop when the test ends.
+func create(tb testing.TB, base, kind, drop string, options ...string) string {
 	tb.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, base)
@@ -68,7 +70,7 @@ func create(tb testing.TB, base, kind, drop string) string {
 	}
 	defer conn.Close(ctx)
 	name := fmt.Sprintf("eventagg_test_%d", rand.Uint64()>>1)
-	if _, err := conn.Exec(ctx, "CREATE "+kind+" "+name); err != nil {
+	if _, err := conn.Exec(ctx, "CREATE "+kind+" "+name+" "+strings.Join(options, " ")); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() {
