@@ -13,7 +13,8 @@ import (
 // topicGroup is one topic's share of an append.
 type topicGroup struct {
 	topicEntry
-	events     int // in the group
+	events     int  // in the group
+	created    bool // by the group (see directEvents)
 	duplicates int64
 	conflicts  int64
 }
@@ -114,7 +115,7 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 			return nil, err
 		}
 		switch {
-		case inOrder && g.events >= directEvents:
+		case inOrder && (g.events >= directEvents || g.created):
 			direct = append(direct, g.id, g.lastSeq+1, lastID)
 		case inOrder:
 			recent = append(recent, g.id, g.lastSeq+1, lastID)
@@ -238,7 +239,7 @@ func (s *Store) loadTopics(ctx context.Context, tx *sql.Tx, events []eventagg.Ev
 		return topics, 0, nil
 	}
 	found := 0
-	scan := func(stmt *sql.Stmt, what string, names []string) error {
+	scan := func(stmt *sql.Stmt, what string, names []string, created bool) error {
 		arg, err := json.Marshal(names)
 		if err != nil {
 			return err
@@ -255,11 +256,12 @@ func (s *Store) loadTopics(ctx context.Context, tx *sql.Tx, events []eventagg.Ev
 				return fmt.Errorf("%s topics: %w", what, err)
 			}
 			topics[name].topicEntry = e
+			topics[name].created = created
 			found++
 		}
 		return rows.Err()
 	}
-	if err := scan(s.stmts.loadTopics, "load", unknown); err != nil {
+	if err := scan(s.stmts.loadTopics, "load", unknown, false); err != nil {
 		return nil, 0, err
 	}
 	existing := found
@@ -270,7 +272,7 @@ func (s *Store) loadTopics(ctx context.Context, tx *sql.Tx, events []eventagg.Ev
 				missing = append(missing, name)
 			}
 		}
-		if err := scan(s.stmts.createTopics, "create", missing); err != nil {
+		if err := scan(s.stmts.createTopics, "create", missing, true); err != nil {
 			return nil, 0, err
 		}
 	}

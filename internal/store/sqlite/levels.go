@@ -11,7 +11,10 @@ import (
 // in-order ones to go straight into seq_in: they share the topic's last
 // page there, and the recent level would write each row twice more (into
 // it, and out of it at the merge). With many topics a group brings one or
-// two events to each, which go into the recent level.
+// two events to each, which go into the recent level, unless the group
+// created the topic: a new topic has the largest id yet, so its rows go at
+// the end of seq_in, onto the same last page or two as every other new
+// topic's of the group. With a topic per customer that is half the rows.
 const directEvents = 4
 
 // seqRows is how many rows one statement inserts into a seq level.

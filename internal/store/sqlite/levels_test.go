@@ -157,3 +157,50 @@ func TestTopicInBothLevels(t *testing.T) {
 	}
 	check("after a merge")
 }
+
+// TestNewTopicsGoToTheEnd: the in-order events of a topic the group created
+// go straight into seq_in, as the rows of a topic with many events in the
+// group do (a new topic's ids are the largest, so its rows append at the
+// end); an existing topic's single event goes into the recent level. Either
+// way each topic lists its events.
+func TestNewTopicsGoToTheEnd(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlite.OpenOptions(ctx, filepath.Join(t.TempDir(), "levels.db"), sqlite.Options{LevelRows: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	levels := func(when string, wantRecent, wantLarge int64) {
+		t.Helper()
+		recent, large, err := s.LevelRows(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if recent != wantRecent || large != wantLarge {
+			t.Fatalf("%s: %d recent rows and %d large, want %d and %d", when, recent, large, wantRecent, wantLarge)
+		}
+	}
+	mustAppend := func(events ...eventagg.Event) {
+		t.Helper()
+		if _, err := s.Append(ctx, events, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustAppend(storetest.Ev("a", "1", 1), storetest.Ev("b", "1", 1), storetest.Ev("c", "1", 1))
+	levels("three new topics", 3, 3) // their names recent, their seqs in seq_in
+	mustAppend(storetest.Ev("b", "2", 2))
+	levels("an existing topic's event", 4, 3)
+	for _, topic := range []string{"a", "b", "c"} {
+		st, err := s.Topic(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, err := s.Events(ctx, eventagg.EventQuery{Topic: topic, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int64(len(page.Events)) != st.LastSeq || page.Events[len(page.Events)-1].Seq != st.LastSeq {
+			t.Fatalf("%s: last seq %d, lists %d events", topic, st.LastSeq, len(page.Events))
+		}
+	}
+}
