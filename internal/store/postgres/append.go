@@ -276,6 +276,14 @@ const lockBuckets = `SELECT count(*) FROM (SELECT 1 FROM buckets WHERE id = ANY(
 // the token its bucket held before (prior) and its topic's largest clock
 // before the group, where $18 asked for it.
 //
+// A hint that holds and was learned from this replica's own commit ($28)
+// also stands in for the probe of the topic's row: that commit added to
+// the topic after its row was committed, so any database holding the
+// commit's token (this server, a standby it failed over to, a restore)
+// holds the row, as topics are never deleted; the hint's seq rests on the
+// same argument. A created topic's hint does not: its row was committed
+// without waiting for its flush, and is probed.
+//
 // A topic whose last seq was 0 gets its first events here: that is when it
 // starts to count in counters.topics (a topic row made for a group that then
 // failed has none, and is not listed).
@@ -291,10 +299,11 @@ WITH input AS (
 	       ARRAY(SELECT (SELECT b.token FROM buckets b WHERE b.id = k.id)
 	             FROM unnest($14::int[]) WITH ORDINALITY AS k(id, n) ORDER BY k.n) AS token
 ), last AS (
-	SELECT ARRAY(SELECT CASE WHEN (SELECT true FROM topics WHERE id = r.id)
-	                    THEN CASE WHEN r.hint >= 0 AND ($24::bigint[])[r.bk] <> 0 AND b.token[r.bk] = ($24::bigint[])[r.bk] THEN r.hint
-	                              ELSE COALESCE((SELECT max(e.seq) FROM events e WHERE e.topic_id = r.id), 0) END END
-	             FROM unnest($8::bigint[], $23::bigint[], $25::int[]) WITH ORDINALITY AS r(id, hint, bk, k) ORDER BY r.k) AS seq,
+	SELECT ARRAY(SELECT CASE WHEN r.hint >= 0 AND ($24::bigint[])[r.bk] <> 0 AND b.token[r.bk] = ($24::bigint[])[r.bk]
+	                              AND (r.committed OR (SELECT true FROM topics WHERE id = r.id)) THEN r.hint
+	                         WHEN (SELECT true FROM topics WHERE id = r.id)
+	                         THEN COALESCE((SELECT max(e.seq) FROM events e WHERE e.topic_id = r.id), 0) END
+	             FROM unnest($8::bigint[], $23::bigint[], $25::int[], $28::bool[]) WITH ORDINALITY AS r(id, hint, bk, committed, k) ORDER BY r.k) AS seq,
 	       b.pos, b.token,
 	       ARRAY(SELECT CASE WHEN NOT r.need THEN 0
 	                         WHEN r.hint >= 0 AND ($24::bigint[])[r.bk] <> 0 AND b.token[r.bk] = ($24::bigint[])[r.bk] THEN r.hint
@@ -436,7 +445,7 @@ func (s *Store) append(ctx context.Context, g *group, rejected int) ([]eventagg.
 		received[place[e.Topic]-1]++
 	}
 
-	hintSeqs, hintClocks, hintTokens := s.lastSeqs.hints(g.topics, g.topicIDs, g.created, &g.tokensBefore, g.buckets)
+	hintSeqs, hintClocks, hintTokens, committed := s.lastSeqs.hints(g.topics, g.topicIDs, g.created, &g.tokensBefore, g.buckets)
 	token := newToken()
 	topicBucket := make([]int32, len(g.topics)) // each topic's bucket's place, 1-based
 	for k, id := range g.topicIDs {
@@ -448,7 +457,7 @@ func (s *Store) append(ctx context.Context, g *group, rejected int) ([]eventagg.
 	batch.Queue(lockBuckets, g.buckets)
 	batch.Queue(appendGroup, in.tids, in.ids, in.ts, in.sources, in.payloads, in.ord,
 		s.Now().UnixMicro(), g.topicIDs, received, len(g.events), rejected, shard(), in.tk, g.buckets, in.bk,
-		in.digests, in.clocks, needClock, rep.ord, rep.fk, rep.digests, rep.tk, hintSeqs, hintTokens, topicBucket, token, hintClocks)
+		in.digests, in.clocks, needClock, rep.ord, rep.fk, rep.digests, rep.tk, hintSeqs, hintTokens, topicBucket, token, hintClocks, committed)
 	br := s.pool.SendBatch(ctx, batch)
 	out, before, err := readAppended(br, g)
 	// Close reads up to the end of the pipeline, where PostgreSQL commits.

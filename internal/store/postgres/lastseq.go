@@ -57,7 +57,8 @@ func newToken() int64 {
 
 // hints returns, for the group's topics (names and ids), each one's last
 // seq and largest clock if known (-1 if not), and for its buckets the token
-// under which they hold (0 if none).
+// under which they hold (0 if none); committed tells the hints learned from
+// this replica's own commits (see appendGroup) from those of created topics.
 //
 // A topic whose row the group created (created) is known too, if its
 // bucket's token here is still the one taken before the row was made
@@ -68,14 +69,15 @@ func newToken() int64 {
 // that added to the topic.) With a topic per customer most groups bring
 // hundreds of new topics: this spares each a probe of events_seq that
 // could find nothing.
-func (c *lastSeqs) hints(topics []string, topicIDs []int64, created []bool, tokensBefore *[buckets]int64, bucketIDs []int32) (seqs, clocks, tokens []int64) {
+func (c *lastSeqs) hints(topics []string, topicIDs []int64, created []bool, tokensBefore *[buckets]int64, bucketIDs []int32) (seqs, clocks, tokens []int64, committed []bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	seqs, clocks, tokens = make([]int64, len(topics)), make([]int64, len(topics)), make([]int64, len(bucketIDs))
+	committed = make([]bool, len(topics))
 	for k, name := range topics {
 		seqs[k], clocks[k] = -1, -1
 		if t, ok := c.known(name, topicIDs[k]); ok {
-			seqs[k], clocks[k] = t.seq, t.clock
+			seqs[k], clocks[k], committed[k] = t.seq, t.clock, true
 		} else if b := topicIDs[k] % buckets; created[k] && c.epoch[b] != 0 && c.token[b] == tokensBefore[b] {
 			seqs[k], clocks[k] = 0, 0
 		}
@@ -85,7 +87,7 @@ func (c *lastSeqs) hints(topics []string, topicIDs []int64, created []bool, toke
 			tokens[n] = c.token[b]
 		}
 	}
-	return seqs, clocks, tokens
+	return seqs, clocks, tokens, committed
 }
 
 // tokens returns each bucket's token as this replica's last commit in it
