@@ -137,8 +137,9 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 		}
 	}
 
-	// Only the duplicates and conflicts are kept in the topic's row: its
-	// seq and counts are read from the events' indexes when asked for.
+	// Only the duplicates and conflicts are kept for a topic, in its recent
+	// counts (migration 007): its seq and counts are read from the events'
+	// indexes when asked for.
 	var moves jsonRows
 	var dups, conflicts int64
 	for _, g := range topics {
@@ -149,7 +150,7 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 		}
 	}
 	if dups+conflicts > 0 {
-		if _, err := tx.StmtContext(ctx, s.stmts.updateTopics).ExecContext(ctx, moves.String()); err != nil {
+		if _, err := tx.StmtContext(ctx, s.stmts.countTopics).ExecContext(ctx, moves.String()); err != nil {
 			return nil, fmt.Errorf("update topics: %w", err)
 		}
 	}
@@ -178,7 +179,7 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 	if len(s.keys.hot) >= s.keys.limit {
 		s.mergeSoon()
 	}
-	if s.levels.rows += ordered + created; s.levels.rows >= s.levels.limit {
+	if s.levels.rows += ordered + created + moves.n; s.levels.rows >= s.levels.limit {
 		s.wakeMerger()
 	}
 	return out, nil
@@ -302,7 +303,7 @@ var loadTopicsSQL = `SELECT name, id,
 type writeStmts struct {
 	insert, probeKeys, updateCounters, dataVersion *sql.Stmt
 	seqIn, seqRecent, mergeKeys                    rowInsert // the seq levels', dedup_recent's
-	loadTopics, createTopics, updateTopics         *sql.Stmt
+	loadTopics, createTopics, countTopics          *sql.Stmt
 	applyCounters                                  *sql.Stmt // the consumer's
 }
 
@@ -328,9 +329,10 @@ func (s *Store) prepare(ctx context.Context) error {
 		// trigger topic_named adds each to topic_names_recent.
 		{&s.stmts.createTopics, `INSERT INTO topics (name) SELECT value FROM json_each(?1) RETURNING name, id, 0, 0, ` + noTime},
 		{&s.stmts.dataVersion, `PRAGMA data_version`},
-		// [[id, duplicates, conflicts], …]
-		{&s.stmts.updateTopics, `UPDATE topics SET duplicates = duplicates + u.value->>1, conflicts = conflicts + u.value->>2
-			FROM json_each(?) AS u WHERE topics.id = u.value->>0`},
+		// [[id, duplicates, conflicts], …] (migration 007)
+		{&s.stmts.countTopics, `INSERT INTO topic_counts_recent (topic_id, duplicates, conflicts)
+			SELECT u.value->>0, u.value->>1, u.value->>2 FROM json_each(?) AS u WHERE true
+			ON CONFLICT (topic_id) DO UPDATE SET duplicates = duplicates + excluded.duplicates, conflicts = conflicts + excluded.conflicts`},
 		{&s.stmts.updateCounters, `UPDATE counters SET received = received + ?, stored = stored + ?, duplicates = duplicates + ?, conflicts = conflicts + ?,
 			rejected = rejected + ?, topics = topics + ? WHERE id = 1`},
 		// The consumer's.

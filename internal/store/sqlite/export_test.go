@@ -60,3 +60,9 @@ func (s *Store) LevelRows(ctx context.Context) (recent, large int64, err error) 
 		(SELECT count(*) FROM seq_in) + (SELECT count(*) FROM topic_names)`).Scan(&recent, &large)
 	return recent, large, err
 }
+
+// TopicCountRows counts the rows of topic_counts_recent.
+func (s *Store) TopicCountRows(ctx context.Context) (n int64, err error) {
+	err = s.r.QueryRowContext(ctx, `SELECT count(*) FROM topic_counts_recent`).Scan(&n)
+	return n, err
+}

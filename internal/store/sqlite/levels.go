@@ -36,7 +36,8 @@ type levels struct {
 
 // countLevels reads, at Open, how many rows the recent levels hold.
 func (s *Store) countLevels(ctx context.Context) error {
-	err := s.w.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM seq_in_recent) + (SELECT count(*) FROM topic_names_recent)`).Scan(&s.levels.rows)
+	err := s.w.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM seq_in_recent) + (SELECT count(*) FROM topic_names_recent)
+		+ (SELECT count(*) FROM topic_counts_recent)`).Scan(&s.levels.rows)
 	if err != nil {
 		return fmt.Errorf("count recent levels: %w", err)
 	}
@@ -48,16 +49,25 @@ func (s *Store) countLevels(ctx context.Context) error {
 // (at a million topics each row is a page of a large level).
 const levelChunk = 2048
 
-// level is a recent table, the large one it is merged into (the two have
-// the same columns), and their key.
+// level is a recent table, its key, and move: the statement that adds the
+// rows of the recent table that the condition %s selects to the large
+// level (a table of the same columns, or for the topics' counts the
+// topics' own columns).
 type level struct {
-	recent, large string
-	key           []string
+	recent string
+	key    []string
+	move   string
 }
 
 var mergedLevels = []level{
-	{"seq_in_recent", "seq_in", []string{"topic_id", "seq"}},
-	{"topic_names_recent", "topic_names", []string{"name"}},
+	{"seq_in_recent", []string{"topic_id", "seq"}, `INSERT INTO seq_in SELECT * FROM seq_in_recent WHERE %s`},
+	{"topic_names_recent", []string{"name"}, `INSERT INTO topic_names SELECT * FROM topic_names_recent WHERE %s`},
+	// Driven by the recent rows, a probe of topics each (written as
+	// UPDATE … FROM, SQLite read every topic in the chunk's id range).
+	{"topic_counts_recent", []string{"topic_id"}, `UPDATE topics SET
+		duplicates = duplicates + (SELECT r.duplicates FROM topic_counts_recent r WHERE r.topic_id = topics.id),
+		conflicts = conflicts + (SELECT r.conflicts FROM topic_counts_recent r WHERE r.topic_id = topics.id)
+		WHERE id IN (SELECT topic_id FROM topic_counts_recent WHERE %s)`},
 }
 
 // mergeLevels moves the recent levels into the large ones once they hold
@@ -66,7 +76,8 @@ var mergedLevels = []level{
 // its new rows in a chunk. The rows the writer adds meanwhile behind a
 // chunk wait for the next merge. A row already in a large level would be a
 // bug (a topic created twice, a seq given twice): the plain INSERT then
-// fails the merge rather than hide it.
+// fails the merge rather than hide it; so does a count whose topic has no
+// row.
 func (s *Store) mergeLevels(ctx context.Context, force bool) error {
 	s.writeMu.Lock()
 	due := s.levels.rows >= s.levels.limit
@@ -125,16 +136,23 @@ func (s *Store) mergeChunkOf(ctx context.Context, l level, after []any) ([]any, 
 		where += " AND " + key + " <= " + marks
 		args = append(args, last...)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO `+l.large+` SELECT * FROM `+l.recent+` WHERE `+where, args...); err != nil {
+	res, err := tx.ExecContext(ctx, fmt.Sprintf(l.move, where), args...)
+	if err != nil {
 		return nil, 0, err
 	}
-	res, err := tx.ExecContext(ctx, `DELETE FROM `+l.recent+` WHERE `+where, args...)
+	applied, err := res.RowsAffected()
 	if err != nil {
+		return nil, 0, err
+	}
+	if res, err = tx.ExecContext(ctx, `DELETE FROM `+l.recent+` WHERE `+where, args...); err != nil {
 		return nil, 0, err
 	}
 	moved, err := res.RowsAffected()
 	if err != nil {
 		return nil, 0, err
+	}
+	if applied != moved {
+		return nil, 0, fmt.Errorf("%d of %d rows applied", applied, moved)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, 0, err

@@ -204,3 +204,63 @@ func TestNewTopicsGoToTheEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestTopicCountsLevel: a topic's duplicates and conflicts are its row's
+// plus its recent counts' (migration 007), before a merge, after it, and
+// when a topic has both: here two rounds of repeats with a merge between,
+// and a conflict (the same id, other content). The merge empties the
+// recent counts.
+func TestTopicCountsLevel(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "counts.db")
+	s, err := sqlite.OpenOptions(ctx, path, sqlite.Options{LevelRows: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var events []eventagg.Event
+	for i := range 20 {
+		events = append(events, storetest.Ev(fmt.Sprint("t", i), "1", i))
+	}
+	check := func(when string, dups, conflicts int64) {
+		t.Helper()
+		for i := range 20 {
+			st, err := s.Topic(ctx, fmt.Sprint("t", i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantConflicts := int64(0)
+			if i == 0 {
+				wantConflicts = conflicts
+			}
+			if st.Duplicates != dups || st.Conflicts != wantConflicts || st.Received != 1+dups+wantConflicts {
+				t.Fatalf("%s: t%d %+v, want %d duplicates and %d conflicts", when, i, st, dups, wantConflicts)
+			}
+		}
+	}
+	for round := int64(0); round <= 2; round++ {
+		if _, err := s.Append(ctx, events, 0); err != nil {
+			t.Fatal(err)
+		}
+		check(fmt.Sprintf("round %d", round), round, 0)
+		if round == 1 {
+			if err := s.MergeLevelsNow(ctx); err != nil {
+				t.Fatal(err)
+			}
+			check("after the merge", round, 0)
+		}
+	}
+	other := storetest.Ev("t0", "1", 0)
+	other.Payload = []byte(`{"other":true}`)
+	if _, err := s.Append(ctx, []eventagg.Event{other}, 0); err != nil {
+		t.Fatal(err)
+	}
+	check("a conflict", 2, 1)
+	if err := s.MergeLevelsNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("after the last merge", 2, 1)
+	if n, err := s.TopicCountRows(ctx); err != nil || n != 0 {
+		t.Fatalf("after the merge %d recent counts (%v), want none", n, err)
+	}
+}

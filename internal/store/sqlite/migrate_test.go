@@ -16,7 +16,7 @@ import (
 // Schema 2's dedup key was a UNIQUE index: migration 003 drops it and the
 // store rebuilds the keys from the events.
 func TestOpensOldSchemas(t *testing.T) {
-	for _, v := range []int{1, 2, 3, 4, 5} {
+	for _, v := range []int{1, 2, 3, 4, 5, 6} {
 		t.Run(fmt.Sprint("schema", v), func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "old.db")
 			copyFile(t, fmt.Sprintf("testdata/schema%d.db", v), path)

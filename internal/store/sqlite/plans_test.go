@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -51,6 +52,35 @@ func TestTopicQueriesUseIndexRanges(t *testing.T) {
 		if name != "topics listing" && !strings.Contains(strings.Join(plan, "\n"), "_late") {
 			t.Errorf("%s uses no late index:\n%s", name, strings.Join(plan, "\n"))
 		}
+	}
+}
+
+// TestCountMergeProbesTopics: the merge of the recent topic counts
+// (migration 007) reads each topic it adds to by its id, never the topics
+// in between: a chunk's ids span the whole table when there are many.
+func TestCountMergeProbesTopics(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "plans.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l := mergedLevels[len(mergedLevels)-1]
+	rows, err := s.r.Query(`EXPLAIN QUERY PLAN `+fmt.Sprintf(l.move, "topic_id > ? AND topic_id <= ?"), 1, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notUsed int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notUsed, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if p := strings.Join(plan, "\n"); l.recent != "topic_counts_recent" || !strings.Contains(p, "SEARCH topics USING INTEGER PRIMARY KEY (rowid=?)") {
+		t.Errorf("the merge of %s reads topics otherwise than by id:\n%s", l.recent, p)
 	}
 }
 

@@ -147,9 +147,10 @@ func (s *Store) Stats(ctx context.Context) (eventagg.Stats, error) {
 	return st, nil
 }
 
-// topicColumns reads a topic's (t's) counters from the events' indexes,
-// each an index probe or two (in-order events, in either level, and late
-// ones): the last seq; the seq of the last event the consumer has passed
+// topicColumns reads a topic's (t's) counters: its duplicates and
+// conflicts, in its row and its recent counts (migration 007), and from the
+// events' indexes, each an index probe or two (in-order events, in either
+// level, and late ones): the last seq; the seq of the last event the consumer has passed
 // (seq rises with id within a topic, so it is the seq of the last one at or
 // below the offset, c.consumer_offset); the first time (the first in-order
 // event's, or the earliest late one's) and the last (the last in-order
@@ -157,7 +158,8 @@ func (s *Store) Stats(ctx context.Context) (eventagg.Stats, error) {
 // every earlier event's). Retention removes a prefix of each topic's
 // events, all of them applied, so both seqs are at least the topic's
 // expired_seq.
-var topicColumns = `t.name, t.duplicates, t.conflicts,
+var topicColumns = `t.name, t.duplicates + COALESCE((SELECT duplicates FROM topic_counts_recent WHERE topic_id = t.id), 0),
+	t.conflicts + COALESCE((SELECT conflicts FROM topic_counts_recent WHERE topic_id = t.id), 0),
 	max(t.expired_seq, COALESCE(` + largest("seq", "t.id") + `, 0)),
 	max(t.expired_seq, COALESCE(` + maxOf(inOrderEdge("seq", "t.id", "id <= c.consumer_offset", true),
 	`(SELECT seq FROM events WHERE topic_id = t.id AND in_order = 0 AND id <= c.consumer_offset ORDER BY seq DESC LIMIT 1)`) + `, 0)),
