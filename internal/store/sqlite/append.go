@@ -164,11 +164,15 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 		// afresh.
 		s.topics.Clear()
 		s.keys.stale = true
+		s.names.stale = true
 		return nil, fmt.Errorf("commit: %w", err)
 	}
 	// Only now, with the group durable, do the caches move.
 	for name, g := range topics {
 		s.topics.Put(name, g.topicEntry)
+		if g.created {
+			s.names.add(name, g.id)
+		}
 	}
 	for _, i := range added {
 		s.keys.hot[keys[i]] = first[keys[i]]
@@ -210,7 +214,11 @@ func (s *Store) checkDataVersion(ctx context.Context, tx *sql.Tx) error {
 	if v != s.dataVersion {
 		s.topics.Clear()
 		s.keys.stale = true
+		s.names.stale = true
 		s.dataVersion = v
+	}
+	if s.names.stale {
+		return s.names.catchUp(ctx, tx)
 	}
 	return nil
 }
@@ -239,6 +247,14 @@ func (s *Store) loadTopics(ctx context.Context, tx *sql.Tx, events []eventagg.Ev
 	if len(unknown) == 0 {
 		return topics, 0, nil
 	}
+	var lookup, missing []string // names maybe stored, names certainly new
+	for _, name := range unknown {
+		if s.names.isNew(name) {
+			missing = append(missing, name)
+		} else {
+			lookup = append(lookup, name)
+		}
+	}
 	found := 0
 	scan := func(stmt *sql.Stmt, what string, names []string, created bool) error {
 		arg, err := json.Marshal(names)
@@ -262,18 +278,20 @@ func (s *Store) loadTopics(ctx context.Context, tx *sql.Tx, events []eventagg.Ev
 		}
 		return rows.Err()
 	}
-	if err := scan(s.stmts.loadTopics, "load", unknown, false); err != nil {
-		return nil, 0, err
+	if len(lookup) > 0 {
+		if err := scan(s.stmts.loadTopics, "load", lookup, false); err != nil {
+			return nil, 0, err
+		}
 	}
 	existing := found
-	if found < len(unknown) {
-		var missing []string
-		for _, name := range unknown {
-			if topics[name].id == 0 {
-				missing = append(missing, name)
-			}
+	for _, name := range lookup {
+		if topics[name].id == 0 {
+			missing = append(missing, name)
 		}
+	}
+	if len(missing) > 0 {
 		if err := scan(s.stmts.createTopics, "create", missing, true); err != nil {
+			s.names.drop() // in case it took a stored name for new
 			return nil, 0, err
 		}
 	}

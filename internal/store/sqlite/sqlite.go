@@ -22,7 +22,8 @@ import (
 )
 
 // maxCachedTopics bounds the writer's topic cache: about 80 bytes a topic
-// (name, id, last seq and the map's own share), so some 20 MiB at most.
+// (name, id, last seq and the map's own share), so some 20 MiB at most;
+// and its set of all names (allNames), some 12 MiB more.
 const maxCachedTopics = 1 << 18
 
 // topicEntry is what the writer remembers of a topic. It is only ever
@@ -50,6 +51,7 @@ type Store struct {
 	topics      *namecache.Cache[topicEntry] // names → id and last seq, for the writer
 	keys        recentKeys                   // dedup keys not yet on disk
 	levels      levels                       // the recent levels of names and seqs
+	names       allNames                     // every topic name, up to a bound
 	filter      keyFilter                    // which keys may be on disk
 	dataVersion int64                        // PRAGMA data_version when the writer last looked
 
@@ -74,6 +76,8 @@ type Options struct {
 	// in-order events hold before they are merged (default
 	// DefaultLevelRows).
 	LevelRows int
+	// names bounds the set of all topic names (allNames) in tests.
+	names int
 }
 
 // Open opens (creating if needed) the database at path and brings its schema
@@ -133,7 +137,10 @@ func OpenOptions(ctx context.Context, path string, opts Options) (*Store, error)
 
 	s := &Store{path: path, w: w, Now: time.Now, topics: namecache.New[topicEntry](maxCachedTopics),
 		keys:   recentKeys{hot: make(map[dedupKey]keyVal, opts.RecentKeys), limit: opts.RecentKeys},
-		levels: levels{limit: opts.LevelRows}}
+		levels: levels{limit: opts.LevelRows}, names: allNames{names: map[string]struct{}{}, bound: maxCachedTopics, stale: true}}
+	if opts.names > 0 {
+		s.names.bound = opts.names
+	}
 	if err := s.checkWAL(ctx); err != nil {
 		w.Close()
 		return nil, err
