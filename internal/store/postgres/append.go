@@ -143,7 +143,7 @@ func (s *Store) topicIDs(ctx context.Context, g *group) (learned map[string]int6
 			_, g.created[k] = learned[t]
 		}
 		if len(learned) < len(unknown) {
-			err = s.readTopicIDs(ctx, unknown, learned)
+			err = s.readSkipped(ctx, unknown, learned)
 		}
 	}
 	if err != nil {
@@ -179,8 +179,8 @@ const createTopics = `
 // after createTopics started.
 const readTopicIDs = `SELECT name, id FROM topics WHERE name = ANY($1)`
 
-// readTopicIDs reads the ids of the names not in into yet.
-func (s *Store) readTopicIDs(ctx context.Context, names []string, into map[string]int64) error {
+// readSkipped reads the ids of the names not in into yet (readTopicIDs).
+func (s *Store) readSkipped(ctx context.Context, names []string, into map[string]int64) error {
 	var missing []string
 	for _, n := range names {
 		if _, ok := into[n]; !ok {

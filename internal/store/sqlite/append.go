@@ -151,7 +151,7 @@ func (s *Store) append(ctx context.Context, events []eventagg.Event, rejected in
 	}
 	if dups+conflicts > 0 {
 		if _, err := tx.StmtContext(ctx, s.stmts.countTopics).ExecContext(ctx, moves.String()); err != nil {
-			return nil, fmt.Errorf("update topics: %w", err)
+			return nil, fmt.Errorf("count topics: %w", err)
 		}
 	}
 	if _, err := tx.StmtContext(ctx, s.stmts.updateCounters).ExecContext(ctx, len(events), len(added), dups, conflicts, rejected, created); err != nil {

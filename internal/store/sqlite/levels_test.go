@@ -22,10 +22,7 @@ import (
 // in the recent level for good).
 func TestLevelsMergeInChunks(t *testing.T) {
 	ctx := context.Background()
-	s, err := sqlite.OpenOptions(ctx, filepath.Join(t.TempDir(), "levels.db"), sqlite.Options{LevelRows: 1 << 30})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openUnmerged(t, filepath.Join(t.TempDir(), "levels.db"))
 	defer s.Close()
 	const topics, rounds = 800, 4
 	for round := 1; round <= rounds; round++ {
@@ -85,13 +82,7 @@ func TestLevelsMergeInChunks(t *testing.T) {
 func TestTopicInBothLevels(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "both.db")
-	open := func() *sqlite.Store {
-		s, err := sqlite.OpenOptions(ctx, path, sqlite.Options{LevelRows: 1 << 30})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	open := func() *sqlite.Store { return openUnmerged(t, path) }
 	s := open()
 	defer func() { s.Close() }()
 	n := 0
@@ -165,10 +156,7 @@ func TestTopicInBothLevels(t *testing.T) {
 // way each topic lists its events.
 func TestNewTopicsGoToTheEnd(t *testing.T) {
 	ctx := context.Background()
-	s, err := sqlite.OpenOptions(ctx, filepath.Join(t.TempDir(), "levels.db"), sqlite.Options{LevelRows: 1 << 30})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openUnmerged(t, filepath.Join(t.TempDir(), "levels.db"))
 	defer s.Close()
 	levels := func(when string, wantRecent, wantLarge int64) {
 		t.Helper()
@@ -212,11 +200,7 @@ func TestNewTopicsGoToTheEnd(t *testing.T) {
 // recent counts.
 func TestTopicCountsLevel(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "counts.db")
-	s, err := sqlite.OpenOptions(ctx, path, sqlite.Options{LevelRows: 1 << 30})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openUnmerged(t, filepath.Join(t.TempDir(), "counts.db"))
 	defer s.Close()
 	var events []eventagg.Event
 	for i := range 20 {
@@ -263,4 +247,15 @@ func TestTopicCountsLevel(t *testing.T) {
 	if n, err := s.TopicCountRows(ctx); err != nil || n != 0 {
 		t.Fatalf("after the merge %d recent counts (%v), want none", n, err)
 	}
+}
+
+// openUnmerged opens the store at path with recent levels that are never
+// due, so that only MergeLevelsNow merges them.
+func openUnmerged(t *testing.T, path string) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.OpenOptions(context.Background(), path, sqlite.Options{LevelRows: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

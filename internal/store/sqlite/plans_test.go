@@ -32,23 +32,12 @@ func TestTopicQueriesUseIndexRanges(t *testing.T) {
 		"time listing":    {mergedSQL("ts"), []any{"a", 0, 10, 0, 0}},
 		"causal listing":  {mergedSQL("clock"), []any{"a", 0, 10, 0, 0}},
 	} {
-		rows, err := s.r.Query(`EXPLAIN QUERY PLAN `+q.sql, q.args...)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, notUsed int
-			var detail string
-			if err := rows.Scan(&id, &parent, &notUsed, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
+		plan := queryPlan(t, s, q.sql, q.args...)
+		for _, detail := range plan {
 			if !probes(detail) {
 				t.Errorf("%s reads a table without a range of a key: %q", name, detail)
 			}
 		}
-		rows.Close()
 		if name != "topics listing" && !strings.Contains(strings.Join(plan, "\n"), "_late") {
 			t.Errorf("%s uses no late index:\n%s", name, strings.Join(plan, "\n"))
 		}
@@ -65,9 +54,18 @@ func TestCountMergeProbesTopics(t *testing.T) {
 	}
 	defer s.Close()
 	l := mergedLevels[len(mergedLevels)-1]
-	rows, err := s.r.Query(`EXPLAIN QUERY PLAN `+fmt.Sprintf(l.move, "topic_id > ? AND topic_id <= ?"), 1, 100)
+	plan := queryPlan(t, s, fmt.Sprintf(l.move, "topic_id > ? AND topic_id <= ?"), 1, 100)
+	if p := strings.Join(plan, "\n"); l.recent != "topic_counts_recent" || !strings.Contains(p, "SEARCH topics USING INTEGER PRIMARY KEY (rowid=?)") {
+		t.Errorf("the merge of %s reads topics otherwise than by id:\n%s", l.recent, p)
+	}
+}
+
+// queryPlan returns the lines of SQLite's plan for query.
+func queryPlan(t *testing.T, s *Store, query string, args ...any) []string {
+	t.Helper()
+	rows, err := s.r.Query(`EXPLAIN QUERY PLAN `+query, args...)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", query, err)
 	}
 	defer rows.Close()
 	var plan []string
@@ -79,9 +77,10 @@ func TestCountMergeProbesTopics(t *testing.T) {
 		}
 		plan = append(plan, detail)
 	}
-	if p := strings.Join(plan, "\n"); l.recent != "topic_counts_recent" || !strings.Contains(p, "SEARCH topics USING INTEGER PRIMARY KEY (rowid=?)") {
-		t.Errorf("the merge of %s reads topics otherwise than by id:\n%s", l.recent, p)
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
+	return plan
 }
 
 // probes says whether a line of a query plan reads a table by a range of a
