@@ -267,6 +267,10 @@ const lockBuckets = `SELECT count(*) FROM (SELECT 1 FROM buckets WHERE id = ANY(
 // topic so far: stored (read only for topics that need it, $18) or earlier
 // in the group.
 //
+// The buckets' positions and tokens are read once (bucket is MATERIALIZED):
+// inlined, PostgreSQL read the group's bucket rows again for each use of
+// them, four times in all.
+//
 // Hints (see lastSeqs): $23 is the replica's last seq of each topic and
 // $27 its largest clock (-1 where it has none), $24 the token under which
 // the hints of each bucket hold (0: none), $25 each topic's bucket's place
@@ -293,7 +297,7 @@ WITH input AS (
 	FROM (SELECT i.*, (SELECT ARRAY[e.seq, e.digest] FROM events e WHERE e.topic_id = i.topic_id AND e.event_id = i.event_id) AS stored
 	      FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bytea[], $6::int[], $13::int[], $15::int[], $16::bigint[], $17::bigint[])
 	           WITH ORDINALITY AS i(topic_id, event_id, ts, source, payload, ord, tk, bk, digest, clock, k) OFFSET 0) AS i
-), bucket AS (
+), bucket AS MATERIALIZED (
 	SELECT ARRAY(SELECT (SELECT b.last_pos FROM buckets b WHERE b.id = k.id)
 	             FROM unnest($14::int[]) WITH ORDINALITY AS k(id, n) ORDER BY k.n) AS pos,
 	       ARRAY(SELECT (SELECT b.token FROM buckets b WHERE b.id = k.id)
