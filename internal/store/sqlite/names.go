@@ -17,9 +17,9 @@ import (
 // Topic ids only grow (topics are never deleted), so the set catches up
 // by reading the names above the largest id it holds (stale): all of them
 // at the first group after Open, then what another process wrote or a
-// commit whose outcome is not known may have added. Were
-// it wrong all the same, the trigger topic_named refuses a name that
-// exists, and the group fails rather than store a second topic of a name.
+// commit whose outcome is not known may have added. Were it wrong all the
+// same, the trigger topic_named refuses a name that exists, and the group
+// fails rather than store a second topic of a name.
 type allNames struct {
 	names map[string]struct{} // nil: not kept
 	upTo  int64               // the largest topic id in names
@@ -28,13 +28,11 @@ type allNames struct {
 }
 
 // catchUp adds the names above upTo, or drops the set past the bound.
-func (a *allNames) catchUp(ctx context.Context, q interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}) error {
+func (a *allNames) catchUp(ctx context.Context, tx *sql.Tx) error {
 	if a.names == nil {
 		return nil
 	}
-	rows, err := q.QueryContext(ctx, `SELECT id, name FROM topics WHERE id > ? ORDER BY id LIMIT ?`, a.upTo, a.bound-len(a.names)+1)
+	rows, err := tx.QueryContext(ctx, `SELECT id, name FROM topics WHERE id > ? ORDER BY id LIMIT ?`, a.upTo, a.bound-len(a.names)+1)
 	if err != nil {
 		return fmt.Errorf("read topic names: %w", err)
 	}
